@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/impetus-llm/impetus/engine/ops"
+)
+
+// BackendFactory creates a compute backend with the given CPU thread count
+// (<= 0: one per core). It returns an error when the backend cannot run here
+// (e.g. the MLX library is not installed); the error says why.
+type BackendFactory func(threads int) (ops.Backend, error)
+
+type backendEntry struct {
+	factory BackendFactory
+	// priority orders "auto": the highest available backend wins.
+	priority int
+}
+
+var (
+	backendsMu sync.Mutex
+	backends   = map[string]backendEntry{}
+)
+
+// RegisterBackend makes a backend selectable by name (Options.Backend,
+// --backend). Backends that must not import engine (mlx) are registered by
+// package main: engine.RegisterBackend("mlx", mlx.NewBackend, 10). "auto"
+// tries registered backends from the highest priority down and uses the first
+// whose factory succeeds; the pure-Go "cpu" backend has priority 0 and is
+// always available.
+func RegisterBackend(name string, f BackendFactory, priority int) {
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	backends[name] = backendEntry{factory: f, priority: priority}
+}
+
+// Backends lists the registered backend names, "auto" first.
+func Backends() []string {
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	names := make([]string, 0, len(backends))
+	for n := range backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return append([]string{"auto"}, names...)
+}
+
+// newBackend creates the backend called name ("" and "auto" pick one).
+func newBackend(name string, threads int) (ops.Backend, error) {
+	backendsMu.Lock()
+	entries := make(map[string]backendEntry, len(backends))
+	for n, e := range backends {
+		entries[n] = e
+	}
+	backendsMu.Unlock()
+
+	if name != "" && name != "auto" {
+		e, ok := entries[name]
+		if !ok {
+			known := make([]string, 0, len(entries))
+			for n := range entries {
+				known = append(known, n)
+			}
+			sort.Strings(known)
+			return nil, fmt.Errorf("backend %q is not available in this build (available: auto, %s)", name, strings.Join(known, ", "))
+		}
+		b, err := e.factory(threads)
+		if err != nil {
+			return nil, fmt.Errorf("backend %s: %w", name, err)
+		}
+		return b, nil
+	}
+	type cand struct {
+		name string
+		backendEntry
+	}
+	var cands []cand
+	for n, e := range entries {
+		cands = append(cands, cand{n, e})
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].priority != cands[j].priority {
+			return cands[i].priority > cands[j].priority
+		}
+		return cands[i].name < cands[j].name
+	})
+	var errs []error
+	for _, c := range cands {
+		b, err := c.factory(threads)
+		if err == nil {
+			return b, nil
+		}
+		errs = append(errs, fmt.Errorf("backend %s: %w", c.name, err))
+	}
+	if len(errs) == 0 {
+		return nil, errors.New("no compute backend is registered in this build")
+	}
+	return nil, errors.Join(errs...)
+}

@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// lm is what generation needs from a loaded model (model.Model).
+type lm interface {
+	newCache() (kvCache, error)
+	// forward appends tokens to c and returns the last token's logits.
+	forward(ctx context.Context, c kvCache, tokens []int32) ([]float32, error)
+	close() error
+}
+
+// codec is what generation needs from a tokenizer.
+type codec interface {
+	encode(text string, addSpecial bool) []int32
+	newStream() streamDecoder
+}
+
+// streamDecoder turns token ids into text, whole UTF-8 characters only,
+// skipping special tokens.
+type streamDecoder interface {
+	Add(id int32) string
+	Flush() string
+}
+
+// renderer applies a chat template.
+type renderer interface {
+	render(msgs []Message, tools []json.RawMessage, vars map[string]any) (string, error)
+}
+
+// loaded is the resident model with everything generation needs.
+type loaded struct {
+	info ModelInfo
+	lm   lm
+	tok  codec
+	tmpl renderer // nil: the model has no chat template
+	eos  map[int32]bool
+}
+
+func (m *loaded) close() error { return m.lm.close() }
+
+// prompt renders and tokenizes a request.
+func (m *loaded) prompt(req Request) (Prompt, error) {
+	switch {
+	case len(req.PromptTokens) > 0:
+		for i, t := range req.PromptTokens {
+			if t < 0 || int(t) >= m.info.VocabSize {
+				return Prompt{}, &RequestError{Field: "prompt", Message: fmt.Sprintf("token %d at index %d is outside the vocabulary (0..%d)", t, i, m.info.VocabSize-1)}
+			}
+		}
+		return Prompt{Tokens: append([]int32(nil), req.PromptTokens...)}, nil
+	case req.Prompt != "":
+		return Prompt{Text: req.Prompt, Tokens: m.tok.encode(req.Prompt, true)}, nil
+	}
+	if m.tmpl == nil {
+		return Prompt{}, &RequestError{Field: "messages", Message: fmt.Sprintf("model %s has no chat template (tokenizer_config.json chat_template or chat_template.jinja); send a raw prompt instead (impetus run --raw)", m.info.Path)}
+	}
+	msgs := req.Messages
+	if req.System != "" && (len(msgs) == 0 || msgs[0].Role != "system") {
+		msgs = append([]Message{{Role: "system", Content: req.System}}, msgs...)
+	}
+	text, err := m.tmpl.render(msgs, req.Tools, req.TemplateVars)
+	if err != nil {
+		return Prompt{}, fmt.Errorf("chat template of %s: %w", m.info.Path, err)
+	}
+	return Prompt{Text: text, Tokens: m.tok.encode(text, false)}, nil
+}
+
+// generate runs one request on m. The caller holds the slot.
+func (e *Engine) generate(ctx context.Context, m *loaded, req Request, queue time.Duration, onEvent func(Event)) (*Result, error) {
+	start := time.Now()
+	p, err := m.prompt(req)
+	if err != nil {
+		return nil, err
+	}
+	prompt := p.Tokens
+	nctx := m.info.ContextLength
+	if len(prompt) == 0 {
+		return nil, &RequestError{Field: "prompt", Message: "the prompt encodes to zero tokens"}
+	}
+	if len(prompt) >= nctx {
+		return nil, &ContextLengthError{PromptTokens: len(prompt), ContextLength: nctx}
+	}
+	maxTokens := req.MaxTokens
+	if maxTokens == 0 {
+		maxTokens = nctx - len(prompt)
+	} else if len(prompt)+maxTokens > nctx {
+		return nil, &ContextLengthError{PromptTokens: len(prompt), MaxTokens: maxTokens, ContextLength: nctx}
+	}
+
+	res := &Result{Model: m.info.Path}
+	res.Timings.Queue = queue
+	res.Usage.PromptTokens = len(prompt)
+	finish := func() *Result {
+		res.Usage.CompletionTokens = len(res.Tokens)
+		res.Usage.TotalTokens = res.Usage.PromptTokens + res.Usage.CompletionTokens
+		t := &res.Timings
+		t.Total = time.Since(start)
+		if t.Prefill > 0 {
+			t.PrefillTokensPerSec = float64(t.PrefillTokens) / t.Prefill.Seconds()
+		}
+		if t.Decode > 0 && t.DecodeSteps > 0 {
+			t.DecodeTokensPerSec = float64(t.DecodeSteps) / t.Decode.Seconds()
+		}
+		return res
+	}
+
+	// Continue from a kept KV cache: keep the longest common prefix, and
+	// always re-run at least the last prompt token to get its logits.
+	entry := e.caches.take(req.CacheKey, prompt)
+	if entry != nil {
+		reuse := min(commonPrefix(entry.tokens, prompt), len(prompt)-1, entry.c.Len())
+		entry.c.Truncate(reuse)
+		entry.tokens = entry.tokens[:reuse]
+	} else {
+		c, err := m.lm.newCache()
+		if err != nil {
+			return nil, fmt.Errorf("allocating the KV cache: %w", err)
+		}
+		entry = &cacheEntry{c: c}
+	}
+	entry.key = req.CacheKey
+	cached := len(entry.tokens)
+	res.Usage.CachedTokens = cached
+	// keep returns the entry to the pool if its contents are trustworthy.
+	keep := func(ok bool) {
+		if ok && entry.c.Len() >= len(entry.tokens) {
+			entry.c.Truncate(len(entry.tokens))
+			e.caches.put(entry)
+		} else {
+			entry.c.Release()
+		}
+	}
+	onEvent(Event{Kind: EventStart, PromptTokens: len(prompt), CachedTokens: cached})
+
+	// Prefill in chunks.
+	var logits []float32
+	pstart := time.Now()
+	todo := prompt[cached:]
+	res.Timings.PrefillTokens = len(todo)
+	for len(todo) > 0 {
+		n := min(len(todo), e.opts.PrefillChunk)
+		if err := ctx.Err(); err != nil {
+			res.Timings.Prefill = time.Since(pstart)
+			res.FinishReason = FinishCancelled
+			keep(true)
+			return finish(), nil
+		}
+		logits, err = m.lm.forward(ctx, entry.c, todo[:n])
+		if err != nil {
+			res.Timings.Prefill = time.Since(pstart)
+			keep(false)
+			if ctx.Err() != nil {
+				res.FinishReason = FinishCancelled
+				return finish(), nil
+			}
+			res.FinishReason = FinishError
+			return finish(), fmt.Errorf("prefill: %w", err)
+		}
+		entry.tokens = append(entry.tokens, todo[:n]...)
+		todo = todo[n:]
+	}
+	res.Timings.Prefill = time.Since(pstart)
+
+	var seed uint64
+	if req.Sampling.Seed != nil {
+		seed = uint64(*req.Sampling.Seed)
+	} else {
+		seed = randomSeed()
+	}
+	smp := newSampler(req.Sampling, seed, prompt)
+	dec := m.tok.newStream()
+	stop := newStopFilter(req.Stop)
+	var text strings.Builder
+	emit := func(tok int32, s string) {
+		text.WriteString(s)
+		onEvent(Event{Kind: EventToken, Token: tok, Text: s})
+	}
+	var firstAt time.Time
+	for {
+		tok, err := smp.sample(logits)
+		if err != nil {
+			keep(true)
+			res.Text = text.String()
+			res.FinishReason = FinishError
+			return finish(), err
+		}
+		now := time.Now()
+		if firstAt.IsZero() {
+			firstAt = now
+			res.Timings.TTFT = now.Sub(start)
+		} else {
+			res.Timings.Decode = now.Sub(firstAt)
+		}
+		res.Tokens = append(res.Tokens, tok)
+		smp.accept(tok)
+		if m.eos[tok] && !req.IgnoreEOS {
+			emit(tok, "")
+			res.FinishReason = FinishStop
+			break
+		}
+		out, hit := stop.push(dec.Add(tok))
+		emit(tok, out)
+		if hit != "" {
+			res.FinishReason = FinishStop
+			res.StopString = hit
+			break
+		}
+		if len(res.Tokens) >= maxTokens {
+			res.FinishReason = FinishLength
+			break
+		}
+		if ctx.Err() != nil {
+			res.FinishReason = FinishCancelled
+			break
+		}
+		logits, err = m.lm.forward(ctx, entry.c, []int32{tok})
+		res.Timings.DecodeSteps++
+		if err != nil {
+			keep(false)
+			res.Text = text.String()
+			if ctx.Err() != nil {
+				res.FinishReason = FinishCancelled
+				return finish(), nil
+			}
+			res.FinishReason = FinishError
+			return finish(), fmt.Errorf("decode step %d: %w", len(res.Tokens), err)
+		}
+		entry.tokens = append(entry.tokens, tok)
+	}
+	if res.FinishReason != FinishStop || res.StopString == "" {
+		// Text withheld for a possible stop string (or a trailing partial
+		// character) was not part of one after all.
+		tail, hit := stop.push(dec.Flush())
+		if hit != "" {
+			res.StopString = hit
+			res.FinishReason = FinishStop
+		} else {
+			tail += stop.flush()
+		}
+		if tail != "" {
+			text.WriteString(tail)
+			onEvent(Event{Kind: EventToken, Token: -1, Text: tail})
+		}
+	}
+	keep(true)
+	res.Text = text.String()
+	return finish(), nil
+}
