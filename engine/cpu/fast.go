@@ -1,0 +1,79 @@
+package cpu
+
+// qact is one activation tensor quantized for the integer kernels, cached
+// for the step so that q/k/v (and gate/up) quantize their shared input once.
+type qact struct {
+	src   *tensor
+	deint bool
+	group int
+	xq    []int16   // rows × in
+	meta  []float32 // rows × (nb + ng): [xs per 64-block | xsum per group]
+}
+
+func (b *Backend) quantizedActs(x *tensor, l *linear) *qact {
+	deint := l.fast == fastQ4
+	q := &b.qa
+	if q.src == x && q.deint == deint && q.group == l.group {
+		return q
+	}
+	T, in := x.rows, x.cols
+	nb, ng := in/64, in/l.group
+	ms := nb + ng
+	if cap(q.xq) < T*in {
+		q.xq = make([]int16, T*in)
+	}
+	if cap(q.meta) < T*ms {
+		q.meta = make([]float32, T*ms)
+	}
+	q.xq, q.meta = q.xq[:T*in], q.meta[:T*ms]
+	b.pool.parallel(T, 1, func(_, lo, hi int) {
+		for t := lo; t < hi; t++ {
+			m := q.meta[t*ms : (t+1)*ms]
+			quantizeActs(x.row(t), l.group, deint, q.xq[t*in:(t+1)*in], m[:nb], m[nb:])
+		}
+	})
+	q.src, q.deint, q.group = x, deint, l.group
+	return q
+}
+
+// matmulFast is matmul for 4/8-bit weights with the integer kernels. Rows of
+// the weight are split across workers; within a worker, tokens are processed
+// four at a time against each weight row (kept in L1), in token chunks small
+// enough that their quantized activations stay in L2.
+func (b *Backend) matmulFast(x, y *tensor, l *linear) {
+	q := b.quantizedActs(x, l)
+	T, in, out := x.rows, l.in, l.out
+	nb, ng := in/64, in/l.group
+	gb := l.group / 64
+	ms := nb + ng
+	wpr := l.wordsPerRow
+	chunk := (256 << 10) / (2 * in)
+	chunk = max(4, chunk&^3)
+	b.pool.parallel(out, 16, func(_, lo, hi int) {
+		var res [4]float32
+		for t0 := 0; t0 < T; t0 += chunk {
+			t1 := min(T, t0+chunk)
+			for o := lo; o < hi; o++ {
+				w := l.packed[o*wpr : (o+1)*wpr]
+				sc := l.scales[o*ng : (o+1)*ng]
+				bi := l.biases[o*ng : (o+1)*ng]
+				var bias float32
+				if l.bias != nil {
+					bias = l.bias[o]
+				}
+				t := t0
+				for ; t+4 <= t1; t += 4 {
+					qdot4(l.fast, w, sc, bi, q.xq[t*in:], in, q.meta[t*ms:], ms, nb, gb, &res)
+					y.data[t*out+o] = res[0] + bias
+					y.data[(t+1)*out+o] = res[1] + bias
+					y.data[(t+2)*out+o] = res[2] + bias
+					y.data[(t+3)*out+o] = res[3] + bias
+				}
+				for ; t < t1; t++ {
+					m := q.meta[t*ms : (t+1)*ms]
+					y.data[t*out+o] = qdot1(l.fast, w, sc, bi, q.xq[t*in:(t+1)*in], m[:nb], m[nb:], nb, gb) + bias
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,83 @@
+//go:build amd64 && !purego
+
+package cpu
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+var (
+	haveAVX512    = cpu.X86.HasAVX512F
+	haveQuantSIMD = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
+)
+
+//go:noescape
+func dotF32AVX512(a, b *float32, n int) float32
+
+//go:noescape
+func axpyF32AVX512(a float32, x, y *float32, n int)
+
+//go:noescape
+func q4dotAVX512(w *uint32, sc, bi *float32, xq *int16, xs, xsum *float32, nb, gb int) float32
+
+//go:noescape
+func q8dotAVX512(w *uint32, sc, bi *float32, xq *int16, xs, xsum *float32, nb, gb int) float32
+
+//go:noescape
+func q4dot4AVX512(w *uint32, sc, bi *float32, xq *int16, xs, xsum *float32, nb, gb, xqStride, metaStride int, out *float32)
+
+//go:noescape
+func q8dot4AVX512(w *uint32, sc, bi *float32, xq *int16, xs, xsum *float32, nb, gb, xqStride, metaStride int, out *float32)
+
+func dotF32(a, b []float32) float32 {
+	n := len(a)
+	if !haveAVX512 || n < 16 {
+		return dotF32Go(a, b)
+	}
+	b = b[:n]
+	m := n &^ 15
+	s := dotF32AVX512(&a[0], &b[0], m)
+	for i := m; i < n; i++ {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+func axpy(a float32, x, y []float32) {
+	n := len(x)
+	if !haveAVX512 || n < 16 {
+		axpyGo(a, x, y)
+		return
+	}
+	y = y[:n]
+	m := n &^ 15
+	axpyF32AVX512(a, &x[0], &y[0], m)
+	for i := m; i < n; i++ {
+		y[i] += a * x[i]
+	}
+}
+
+// qdot1 runs the single-row integer kernel. Callers guarantee the slices
+// hold nb blocks (haveQuantSIMD is checked when the linear is loaded).
+func qdot1(k fastKind, w []uint32, sc, bi []float32, xq []int16, xs, xsum []float32, nb, gb int) float32 {
+	if k == fastQ4 {
+		return q4dotAVX512(&w[0], &sc[0], &bi[0], &xq[0], &xs[0], &xsum[0], nb, gb)
+	}
+	return q8dotAVX512(&w[0], &sc[0], &bi[0], &xq[0], &xs[0], &xsum[0], nb, gb)
+}
+
+// qdot4 runs the four-row kernel: xq holds 4 rows of xqStride int16s,
+// meta 4 rows of metaStride float32s ([xs | xsum]).
+func qdot4(k fastKind, w []uint32, sc, bi []float32, xq []int16, xqStride int, meta []float32, metaStride, nb, gb int, out *[4]float32) {
+	_ = xq[3*xqStride+nb*64-1]
+	_ = meta[3*metaStride+nb+nb/gb-1]
+	xs := &meta[0]
+	xsum := (*float32)(unsafe.Add(unsafe.Pointer(xs), 4*nb))
+	if k == fastQ4 {
+		q4dot4AVX512(&w[0], &sc[0], &bi[0], &xq[0], xs, xsum, nb, gb, 2*xqStride, 4*metaStride, &out[0])
+		return
+	}
+	q8dot4AVX512(&w[0], &sc[0], &bi[0], &xq[0], xs, xsum, nb, gb, 2*xqStride, 4*metaStride, &out[0])
+}

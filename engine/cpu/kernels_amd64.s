@@ -1,0 +1,423 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Kernels for AVX-512 (F, BW, VNNI). Portable equivalents and the exact
+// data layouts are in kernels.go; kernels_test.go compares both.
+
+// func dotF32AVX512(a, b *float32, n int) float32   (n a multiple of 16)
+TEXT ·dotF32AVX512(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+dot64:
+	CMPQ CX, $64
+	JL   dot16
+	VMOVUPS (SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS 128(SI), Z6
+	VMOVUPS 192(SI), Z7
+	VFMADD231PS (DI), Z4, Z0
+	VFMADD231PS 64(DI), Z5, Z1
+	VFMADD231PS 128(DI), Z6, Z2
+	VFMADD231PS 192(DI), Z7, Z3
+	ADDQ $256, SI
+	ADDQ $256, DI
+	SUBQ $64, CX
+	JMP  dot64
+dot16:
+	CMPQ CX, $16
+	JL   dotdone
+	VMOVUPS (SI), Z4
+	VFMADD231PS (DI), Z4, Z0
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  dot16
+dotdone:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VEXTRACTF32X8 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func axpyF32AVX512(a float32, x, y *float32, n int)   y += a·x (n a multiple of 16)
+TEXT ·axpyF32AVX512(SB), NOSPLIT, $0-32
+	VBROADCASTSS a+0(FP), Z0
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), CX
+axpy32:
+	CMPQ CX, $32
+	JL   axpy16
+	VMOVUPS (DI), Z1
+	VMOVUPS 64(DI), Z2
+	VFMADD231PS (SI), Z0, Z1
+	VFMADD231PS 64(SI), Z0, Z2
+	VMOVUPS Z1, (DI)
+	VMOVUPS Z2, 64(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	JMP  axpy32
+axpy16:
+	CMPQ CX, $16
+	JL   axpydone
+	VMOVUPS (DI), Z1
+	VFMADD231PS (SI), Z0, Z1
+	VMOVUPS Z1, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP  axpy16
+axpydone:
+	VZEROUPPER
+	RET
+
+// func q4dotAVX512(w *uint32, sc, bi *float32, xq *int16, xs, xsum *float32, nb, gb int) float32
+// One weight row (nb 64-element blocks, gb blocks per group) against one
+// quantized activation row.
+TEXT ·q4dotAVX512(SB), NOSPLIT, $0-68
+	MOVQ w+0(FP), SI
+	MOVQ sc+8(FP), R8
+	MOVQ bi+16(FP), R9
+	MOVQ xq+24(FP), DI
+	MOVQ xs+32(FP), R10
+	MOVQ xsum+40(FP), R11
+	MOVQ nb+48(FP), CX
+	MOVQ gb+56(FP), DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VXORPS X2, X2, X2
+	MOVL $0x000F000F, AX
+	VPBROADCASTD AX, Z15
+q4dotgroup:
+	TESTQ CX, CX
+	JZ    q4dotdone
+	VMOVSS (R8), X14
+	MOVQ DX, BX
+q4dotblock:
+	VPMOVZXBW (SI), Z3
+	VPSRLW $4, Z3, Z4
+	VPANDD Z15, Z3, Z3
+	VPMADDWD (DI), Z3, Z5
+	VPDPWSSD 64(DI), Z4, Z5
+	VCVTDQ2PS Z5, Z5
+	VMULSS (R10), X14, X6
+	VBROADCASTSS X6, Z6
+	VFMADD231PS Z6, Z5, Z0
+	ADDQ $32, SI
+	ADDQ $128, DI
+	ADDQ $4, R10
+	DECQ CX
+	DECQ BX
+	JNZ  q4dotblock
+	VMOVSS (R9), X7
+	VFMADD231SS (R11), X7, X2
+	ADDQ $4, R8
+	ADDQ $4, R9
+	ADDQ $4, R11
+	JMP  q4dotgroup
+q4dotdone:
+	VEXTRACTF32X8 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS X2, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+64(FP)
+	RET
+
+// func q4dot4AVX512(w *uint32, sc, bi *float32, xq *int16, xs, xsum *float32, nb, gb, xqStride, metaStride int, out *float32)
+// One weight row against four activation rows (xq rows xqStride bytes apart,
+// xs and xsum rows metaStride bytes apart): the weights are unpacked once
+// and reused, which is what makes prefill compute-bound rather than
+// memory-bound. out[0..3] receive the four dot products.
+TEXT ·q4dot4AVX512(SB), NOSPLIT, $0-88
+	MOVQ w+0(FP), SI
+	MOVQ sc+8(FP), R8
+	MOVQ bi+16(FP), R9
+	MOVQ xq+24(FP), DI
+	MOVQ xs+32(FP), R10
+	MOVQ xsum+40(FP), R11
+	MOVQ nb+48(FP), CX
+	MOVQ gb+56(FP), DX
+	MOVQ xqStride+64(FP), R12
+	LEAQ (R12)(R12*2), R13
+	MOVQ metaStride+72(FP), R14
+	LEAQ (R14)(R14*2), R15
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VXORPS X8, X8, X8
+	VXORPS X9, X9, X9
+	VXORPS X10, X10, X10
+	VXORPS X11, X11, X11
+	MOVL $0x000F000F, AX
+	VPBROADCASTD AX, Z15
+q4dot4group:
+	TESTQ CX, CX
+	JZ    q4dot4done
+	VMOVSS (R8), X14
+	MOVQ DX, BX
+q4dot4block:
+	VPMOVZXBW (SI), Z4
+	VPSRLW $4, Z4, Z5
+	VPANDD Z15, Z4, Z4
+	VPMADDWD (DI), Z4, Z6
+	VPDPWSSD 64(DI), Z5, Z6
+	VCVTDQ2PS Z6, Z6
+	VMULSS (R10), X14, X7
+	VBROADCASTSS X7, Z7
+	VFMADD231PS Z7, Z6, Z0
+	VPMADDWD (DI)(R12*1), Z4, Z6
+	VPDPWSSD 64(DI)(R12*1), Z5, Z6
+	VCVTDQ2PS Z6, Z6
+	VMULSS (R10)(R14*1), X14, X7
+	VBROADCASTSS X7, Z7
+	VFMADD231PS Z7, Z6, Z1
+	VPMADDWD (DI)(R12*2), Z4, Z6
+	VPDPWSSD 64(DI)(R12*2), Z5, Z6
+	VCVTDQ2PS Z6, Z6
+	VMULSS (R10)(R14*2), X14, X7
+	VBROADCASTSS X7, Z7
+	VFMADD231PS Z7, Z6, Z2
+	VPMADDWD (DI)(R13*1), Z4, Z6
+	VPDPWSSD 64(DI)(R13*1), Z5, Z6
+	VCVTDQ2PS Z6, Z6
+	VMULSS (R10)(R15*1), X14, X7
+	VBROADCASTSS X7, Z7
+	VFMADD231PS Z7, Z6, Z3
+	ADDQ $32, SI
+	ADDQ $128, DI
+	ADDQ $4, R10
+	DECQ CX
+	DECQ BX
+	JNZ  q4dot4block
+	VMOVSS (R9), X12
+	VFMADD231SS (R11), X12, X8
+	VFMADD231SS (R11)(R14*1), X12, X9
+	VFMADD231SS (R11)(R14*2), X12, X10
+	VFMADD231SS (R11)(R15*1), X12, X11
+	ADDQ $4, R8
+	ADDQ $4, R9
+	ADDQ $4, R11
+	JMP  q4dot4group
+q4dot4done:
+	MOVQ out+80(FP), AX
+	VEXTRACTF32X8 $1, Z0, Y12
+	VADDPS Y12, Y0, Y0
+	VEXTRACTF128 $1, Y0, X12
+	VADDPS X12, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS X8, X0, X0
+	VMOVSS X0, 0(AX)
+	VEXTRACTF32X8 $1, Z1, Y12
+	VADDPS Y12, Y1, Y1
+	VEXTRACTF128 $1, Y1, X12
+	VADDPS X12, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VADDSS X9, X1, X1
+	VMOVSS X1, 4(AX)
+	VEXTRACTF32X8 $1, Z2, Y12
+	VADDPS Y12, Y2, Y2
+	VEXTRACTF128 $1, Y2, X12
+	VADDPS X12, X2, X2
+	VHADDPS X2, X2, X2
+	VHADDPS X2, X2, X2
+	VADDSS X10, X2, X2
+	VMOVSS X2, 8(AX)
+	VEXTRACTF32X8 $1, Z3, Y12
+	VADDPS Y12, Y3, Y3
+	VEXTRACTF128 $1, Y3, X12
+	VADDPS X12, X3, X3
+	VHADDPS X3, X3, X3
+	VHADDPS X3, X3, X3
+	VADDSS X11, X3, X3
+	VMOVSS X3, 12(AX)
+	VZEROUPPER
+	RET
+
+// func q8dotAVX512(w *uint32, sc, bi *float32, xq *int16, xs, xsum *float32, nb, gb int) float32
+// One weight row (nb 64-element blocks, gb blocks per group) against one
+// quantized activation row.
+TEXT ·q8dotAVX512(SB), NOSPLIT, $0-68
+	MOVQ w+0(FP), SI
+	MOVQ sc+8(FP), R8
+	MOVQ bi+16(FP), R9
+	MOVQ xq+24(FP), DI
+	MOVQ xs+32(FP), R10
+	MOVQ xsum+40(FP), R11
+	MOVQ nb+48(FP), CX
+	MOVQ gb+56(FP), DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VXORPS X2, X2, X2
+	MOVL $0x000F000F, AX
+	VPBROADCASTD AX, Z15
+q8dotgroup:
+	TESTQ CX, CX
+	JZ    q8dotdone
+	VMOVSS (R8), X14
+	MOVQ DX, BX
+q8dotblock:
+	VPMOVZXBW (SI), Z3
+	VPMOVZXBW 32(SI), Z4
+	VPMADDWD (DI), Z3, Z5
+	VPDPWSSD 64(DI), Z4, Z5
+	VCVTDQ2PS Z5, Z5
+	VMULSS (R10), X14, X6
+	VBROADCASTSS X6, Z6
+	VFMADD231PS Z6, Z5, Z0
+	ADDQ $64, SI
+	ADDQ $128, DI
+	ADDQ $4, R10
+	DECQ CX
+	DECQ BX
+	JNZ  q8dotblock
+	VMOVSS (R9), X7
+	VFMADD231SS (R11), X7, X2
+	ADDQ $4, R8
+	ADDQ $4, R9
+	ADDQ $4, R11
+	JMP  q8dotgroup
+q8dotdone:
+	VEXTRACTF32X8 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS X2, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+64(FP)
+	RET
+
+// func q8dot4AVX512(w *uint32, sc, bi *float32, xq *int16, xs, xsum *float32, nb, gb, xqStride, metaStride int, out *float32)
+// One weight row against four activation rows (xq rows xqStride bytes apart,
+// xs and xsum rows metaStride bytes apart): the weights are unpacked once
+// and reused, which is what makes prefill compute-bound rather than
+// memory-bound. out[0..3] receive the four dot products.
+TEXT ·q8dot4AVX512(SB), NOSPLIT, $0-88
+	MOVQ w+0(FP), SI
+	MOVQ sc+8(FP), R8
+	MOVQ bi+16(FP), R9
+	MOVQ xq+24(FP), DI
+	MOVQ xs+32(FP), R10
+	MOVQ xsum+40(FP), R11
+	MOVQ nb+48(FP), CX
+	MOVQ gb+56(FP), DX
+	MOVQ xqStride+64(FP), R12
+	LEAQ (R12)(R12*2), R13
+	MOVQ metaStride+72(FP), R14
+	LEAQ (R14)(R14*2), R15
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VXORPS X8, X8, X8
+	VXORPS X9, X9, X9
+	VXORPS X10, X10, X10
+	VXORPS X11, X11, X11
+	MOVL $0x000F000F, AX
+	VPBROADCASTD AX, Z15
+q8dot4group:
+	TESTQ CX, CX
+	JZ    q8dot4done
+	VMOVSS (R8), X14
+	MOVQ DX, BX
+q8dot4block:
+	VPMOVZXBW (SI), Z4
+	VPMOVZXBW 32(SI), Z5
+	VPMADDWD (DI), Z4, Z6
+	VPDPWSSD 64(DI), Z5, Z6
+	VCVTDQ2PS Z6, Z6
+	VMULSS (R10), X14, X7
+	VBROADCASTSS X7, Z7
+	VFMADD231PS Z7, Z6, Z0
+	VPMADDWD (DI)(R12*1), Z4, Z6
+	VPDPWSSD 64(DI)(R12*1), Z5, Z6
+	VCVTDQ2PS Z6, Z6
+	VMULSS (R10)(R14*1), X14, X7
+	VBROADCASTSS X7, Z7
+	VFMADD231PS Z7, Z6, Z1
+	VPMADDWD (DI)(R12*2), Z4, Z6
+	VPDPWSSD 64(DI)(R12*2), Z5, Z6
+	VCVTDQ2PS Z6, Z6
+	VMULSS (R10)(R14*2), X14, X7
+	VBROADCASTSS X7, Z7
+	VFMADD231PS Z7, Z6, Z2
+	VPMADDWD (DI)(R13*1), Z4, Z6
+	VPDPWSSD 64(DI)(R13*1), Z5, Z6
+	VCVTDQ2PS Z6, Z6
+	VMULSS (R10)(R15*1), X14, X7
+	VBROADCASTSS X7, Z7
+	VFMADD231PS Z7, Z6, Z3
+	ADDQ $64, SI
+	ADDQ $128, DI
+	ADDQ $4, R10
+	DECQ CX
+	DECQ BX
+	JNZ  q8dot4block
+	VMOVSS (R9), X12
+	VFMADD231SS (R11), X12, X8
+	VFMADD231SS (R11)(R14*1), X12, X9
+	VFMADD231SS (R11)(R14*2), X12, X10
+	VFMADD231SS (R11)(R15*1), X12, X11
+	ADDQ $4, R8
+	ADDQ $4, R9
+	ADDQ $4, R11
+	JMP  q8dot4group
+q8dot4done:
+	MOVQ out+80(FP), AX
+	VEXTRACTF32X8 $1, Z0, Y12
+	VADDPS Y12, Y0, Y0
+	VEXTRACTF128 $1, Y0, X12
+	VADDPS X12, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS X8, X0, X0
+	VMOVSS X0, 0(AX)
+	VEXTRACTF32X8 $1, Z1, Y12
+	VADDPS Y12, Y1, Y1
+	VEXTRACTF128 $1, Y1, X12
+	VADDPS X12, X1, X1
+	VHADDPS X1, X1, X1
+	VHADDPS X1, X1, X1
+	VADDSS X9, X1, X1
+	VMOVSS X1, 4(AX)
+	VEXTRACTF32X8 $1, Z2, Y12
+	VADDPS Y12, Y2, Y2
+	VEXTRACTF128 $1, Y2, X12
+	VADDPS X12, X2, X2
+	VHADDPS X2, X2, X2
+	VHADDPS X2, X2, X2
+	VADDSS X10, X2, X2
+	VMOVSS X2, 8(AX)
+	VEXTRACTF32X8 $1, Z3, Y12
+	VADDPS Y12, Y3, Y3
+	VEXTRACTF128 $1, Y3, X12
+	VADDPS X12, X3, X3
+	VHADDPS X3, X3, X3
+	VHADDPS X3, X3, X3
+	VADDSS X11, X3, X3
+	VMOVSS X3, 12(AX)
+	VZEROUPPER
+	RET
+

@@ -1,0 +1,26 @@
+//go:build !amd64 || purego
+
+package cpu
+
+const (
+	haveAVX512    = false
+	haveQuantSIMD = false
+)
+
+func dotF32(a, b []float32) float32 { return dotF32Go(a, b) }
+
+func axpy(a float32, x, y []float32) { axpyGo(a, x, y) }
+
+func qdot1(k fastKind, w []uint32, sc, bi []float32, xq []int16, xs, xsum []float32, nb, gb int) float32 {
+	if k == fastQ4 {
+		return q4dotGo(w, sc, bi, xq, xs, xsum, nb, gb)
+	}
+	return q8dotGo(w, sc, bi, xq, xs, xsum, nb, gb)
+}
+
+func qdot4(k fastKind, w []uint32, sc, bi []float32, xq []int16, xqStride int, meta []float32, metaStride, nb, gb int, out *[4]float32) {
+	for t := 0; t < 4; t++ {
+		m := meta[t*metaStride:]
+		out[t] = qdot1(k, w, sc, bi, xq[t*xqStride:], m[:nb], m[nb:], nb, gb)
+	}
+}

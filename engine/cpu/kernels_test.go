@@ -1,0 +1,128 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func randF32(r *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	return x
+}
+
+func close32(a, b, tol float32) bool {
+	d := a - b
+	if d < 0 {
+		d = -d
+	}
+	m := max(float32(math.Abs(float64(a))), float32(math.Abs(float64(b))), 1)
+	return d <= tol*m
+}
+
+func TestDotAxpyMatchPortable(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 15, 16, 17, 63, 64, 65, 130, 896, 4864} {
+		a, b := randF32(r, n), randF32(r, n)
+		if got, want := dotF32(a, b), dotF32Go(a, b); !close32(got, want, 1e-5) {
+			t.Errorf("dot n=%d: simd %v, portable %v", n, got, want)
+		}
+		y1 := randF32(r, n)
+		y2 := append([]float32(nil), y1...)
+		axpy(0.37, a, y1)
+		axpyGo(0.37, a, y2)
+		for i := range y1 {
+			if !close32(y1[i], y2[i], 1e-6) {
+				t.Fatalf("axpy n=%d i=%d: simd %v, portable %v", n, i, y1[i], y2[i])
+			}
+		}
+	}
+}
+
+// randQuantRow makes a random packed row of in elements (bits 4 or 8).
+func randQuantRow(r *rand.Rand, in, bits, group int) (w []uint32, sc, bi []float32) {
+	w = make([]uint32, in*bits/32)
+	for i := range w {
+		w[i] = r.Uint32()
+	}
+	sc = randF32(r, in/group)
+	bi = randF32(r, in/group)
+	return
+}
+
+// TestQuantKernelsMatchPortable checks the SIMD integer kernels (single row
+// and four rows) against the portable Go kernels, and both against plain
+// float dequantization.
+func TestQuantKernelsMatchPortable(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, bits := range []int{4, 8} {
+		for _, group := range []int{64, 128} {
+			for _, in := range []int{128, 896, 4864 - 4864%group} {
+				kind := fastQ4
+				goDot := q4dotGo
+				if bits == 8 {
+					kind, goDot = fastQ8, q8dotGo
+				}
+				w, sc, bi := randQuantRow(r, in, bits, group)
+				nb, ng := in/64, in/group
+				ms := nb + ng
+				xq := make([]int16, 4*in)
+				meta := make([]float32, 4*ms)
+				xs := make([][]float32, 4)
+				for tk := 0; tk < 4; tk++ {
+					xs[tk] = randF32(r, in)
+					m := meta[tk*ms : (tk+1)*ms]
+					quantizeActs(xs[tk], group, bits == 4, xq[tk*in:(tk+1)*in], m[:nb], m[nb:])
+				}
+				deq := make([]float32, in)
+				dequantRow(deq, w, sc, bi, bits, group)
+				var four [4]float32
+				qdot4(kind, w, sc, bi, xq, in, meta, ms, nb, group/64, &four)
+				for tk := 0; tk < 4; tk++ {
+					m := meta[tk*ms : (tk+1)*ms]
+					want := goDot(w, sc, bi, xq[tk*in:(tk+1)*in], m[:nb], m[nb:], nb, group/64)
+					got := qdot1(kind, w, sc, bi, xq[tk*in:(tk+1)*in], m[:nb], m[nb:], nb, group/64)
+					exact := dotF32Go(deq, xs[tk])
+					if !close32(got, want, 1e-4) || !close32(four[tk], want, 1e-4) {
+						t.Errorf("bits=%d group=%d in=%d token %d: simd %v, simd4 %v, portable %v", bits, group, in, tk, got, four[tk], want)
+					}
+					// int16 activations: error well under 1e-3 of the magnitude.
+					scale := float32(math.Sqrt(float64(dotF32Go(deq, deq) * dotF32Go(xs[tk], xs[tk]))))
+					if d := float32(math.Abs(float64(want - exact))); d > 1e-4*scale {
+						t.Errorf("bits=%d group=%d in=%d: integer %v vs float %v (|d|=%g, scale %g)", bits, group, in, want, exact, d, scale)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDequantStraddlingBits checks 3/5/6-bit unpacking (values crossing
+// uint32 words) against a bit-by-bit reference.
+func TestDequantAllBits(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, bits := range []int{2, 3, 4, 5, 6, 8} {
+		in, group := 128, 32
+		words := make([]uint32, in*bits/32)
+		for i := range words {
+			words[i] = r.Uint32()
+		}
+		sc, bi := randF32(r, in/group), randF32(r, in/group)
+		got := make([]float32, in)
+		dequantRow(got, words, sc, bi, bits, group)
+		for i := 0; i < in; i++ {
+			var q uint32
+			for k := 0; k < bits; k++ {
+				bit := i*bits + k
+				q |= (words[bit/32] >> (bit % 32) & 1) << k
+			}
+			want := sc[i/group]*float32(q) + bi[i/group]
+			if got[i] != want {
+				t.Fatalf("bits=%d element %d: got %v want %v (q=%d)", bits, i, got[i], want, q)
+			}
+		}
+	}
+}

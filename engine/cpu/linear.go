@@ -1,0 +1,221 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/impetus-llm/impetus/engine/ops"
+)
+
+// linear is a loaded linear layer or embedding table. Dense weights are
+// views of the stored bytes (mmap); quantized weights stay packed, only their
+// per-group scales and biases are widened to float32 at load so every kernel
+// reads one format.
+type linear struct {
+	out, in int
+	name    string
+
+	dtype ops.DType // F32, F16, BF16, or U32 when quantized
+	f32   []float32 // dense F32 [out*in]
+	u16   []uint16  // dense F16/BF16 [out*in]
+
+	bits, group    int
+	wordsPerRow    int
+	packed         []uint32  // [out*wordsPerRow]
+	scales, biases []float32 // [out*in/group]
+
+	bias []float32 // additive bias [out], nil if none
+
+	fast fastKind // which SIMD kernel applies, if any
+}
+
+func (l *linear) Dims() (int, int) { return l.out, l.in }
+
+// weightBytes is what one full pass over the weight reads.
+func (l *linear) weightBytes() int {
+	switch l.dtype {
+	case ops.F32:
+		return 4 * len(l.f32)
+	case ops.F16, ops.BF16:
+		return 2 * len(l.u16)
+	}
+	return 4*len(l.packed) + 4*len(l.scales) + 4*len(l.biases)
+}
+
+func loadLinear(s ops.LinearSpec) (*linear, error) {
+	w := s.Weight
+	if w == nil {
+		return nil, fmt.Errorf("linear: no weight tensor")
+	}
+	if len(w.Shape) != 2 {
+		return nil, fmt.Errorf("%s: tensor %s has shape %v; want 2 dimensions", w.File, w.Name, w.Shape)
+	}
+	l := &linear{name: w.Name, out: w.Shape[0]}
+	if s.Quant == nil {
+		l.in = w.Shape[1]
+		if err := checkRaw(w, []int{l.out, l.in}, ops.F32, ops.F16, ops.BF16); err != nil {
+			return nil, err
+		}
+		l.dtype = w.DType
+		if w.DType == ops.F32 {
+			l.f32 = asF32(w.Data)
+		} else {
+			l.u16 = asU16(w.Data)
+		}
+	} else {
+		q := *s.Quant
+		switch q.Bits {
+		case 2, 3, 4, 5, 6, 8:
+		default:
+			return nil, fmt.Errorf("%s: tensor %s: %d-bit quantization is not supported (2, 3, 4, 5, 6, 8 are)", w.File, w.Name, q.Bits)
+		}
+		if q.GroupSize <= 0 || q.GroupSize%32 != 0 {
+			return nil, fmt.Errorf("%s: tensor %s: group size %d is not a positive multiple of 32", w.File, w.Name, q.GroupSize)
+		}
+		if w.DType != ops.U32 {
+			return nil, fmt.Errorf("%s: quantized tensor %s has dtype %s; want U32 (packed %d-bit)", w.File, w.Name, w.DType, q.Bits)
+		}
+		l.wordsPerRow = w.Shape[1]
+		if l.wordsPerRow*32%q.Bits != 0 {
+			return nil, fmt.Errorf("%s: tensor %s: %d words per row do not hold whole %d-bit values", w.File, w.Name, l.wordsPerRow, q.Bits)
+		}
+		l.in = l.wordsPerRow * 32 / q.Bits
+		if l.in%q.GroupSize != 0 {
+			return nil, fmt.Errorf("%s: tensor %s: input size %d is not a multiple of group size %d", w.File, w.Name, l.in, q.GroupSize)
+		}
+		if err := checkRaw(w, []int{l.out, l.wordsPerRow}, ops.U32); err != nil {
+			return nil, err
+		}
+		groups := l.in / q.GroupSize
+		for _, r := range []*ops.Raw{s.Scales, s.Biases} {
+			if r == nil {
+				return nil, fmt.Errorf("%s: quantized tensor %s has no .scales/.biases companion", w.File, w.Name)
+			}
+			if err := checkRaw(r, []int{l.out, groups}, ops.F32, ops.F16, ops.BF16); err != nil {
+				return nil, fmt.Errorf("%w (quantized %s: %d-bit, group %d)", err, w.Name, q.Bits, q.GroupSize)
+			}
+		}
+		var err error
+		if l.scales, err = widen(s.Scales); err != nil {
+			return nil, err
+		}
+		if l.biases, err = widen(s.Biases); err != nil {
+			return nil, err
+		}
+		l.dtype = ops.U32
+		l.bits, l.group = q.Bits, q.GroupSize
+		l.packed = asU32(w.Data)
+	}
+	if s.Bias != nil {
+		if err := checkRaw(s.Bias, []int{l.out}, ops.F32, ops.F16, ops.BF16); err != nil {
+			return nil, err
+		}
+		var err error
+		if l.bias, err = widen(s.Bias); err != nil {
+			return nil, err
+		}
+	}
+	l.fast = chooseFast(l)
+	return l, nil
+}
+
+// widen returns a float32 copy (never a view: the caller may keep it past
+// the file's lifetime and the copy is small).
+func widen(r *ops.Raw) ([]float32, error) {
+	f, err := toF32(r)
+	if err != nil {
+		return nil, err
+	}
+	if r.DType == ops.F32 {
+		f = append([]float32(nil), f...)
+	}
+	return f, nil
+}
+
+// rowF32 returns row o of the weight as float32: a view for F32, else
+// decoded into dst (len >= in).
+func (l *linear) rowF32(o int, dst []float32) []float32 {
+	in := l.in
+	switch l.dtype {
+	case ops.F32:
+		return l.f32[o*in : (o+1)*in]
+	case ops.F16:
+		src := l.u16[o*in : (o+1)*in]
+		dst = dst[:in]
+		for i, h := range src {
+			dst[i] = f16Table[h]
+		}
+		return dst
+	case ops.BF16:
+		bf16RowToF32(dst[:in], l.u16[o*in:(o+1)*in])
+		return dst[:in]
+	}
+	groups := in / l.group
+	dequantRow(dst[:in], l.packed[o*l.wordsPerRow:(o+1)*l.wordsPerRow],
+		l.scales[o*groups:(o+1)*groups], l.biases[o*groups:(o+1)*groups], l.bits, l.group)
+	return dst[:in]
+}
+
+func bf16RowToF32(dst []float32, src []uint16) {
+	for i, h := range src {
+		dst[i] = bf16ToF32(h)
+	}
+}
+
+// dequantRow expands one packed row: dst[i] = scale[g]·q[i] + bias[g].
+func dequantRow(dst []float32, words []uint32, scales, biases []float32, bits, group int) {
+	switch bits {
+	case 2, 4, 8:
+		per := 32 / bits
+		mask := uint32(1)<<bits - 1
+		wordsPerGroup := group / per
+		for g := range scales {
+			s, b := scales[g], biases[g]
+			ws := words[g*wordsPerGroup : (g+1)*wordsPerGroup]
+			d := dst[g*group : (g+1)*group]
+			for i, w := range ws {
+				for k := 0; k < per; k++ {
+					d[i*per+k] = s*float32((w>>(uint(k)*uint(bits)))&mask) + b
+				}
+			}
+		}
+	default: // 3, 5, 6: values straddle words
+		mask := uint64(1)<<bits - 1
+		for i := range dst {
+			bit := i * bits
+			wi, sh := bit/32, uint(bit%32)
+			v := uint64(words[wi])
+			if int(sh)+bits > 32 {
+				v |= uint64(words[wi+1]) << 32
+			}
+			q := (v >> sh) & mask
+			g := i / group
+			dst[i] = scales[g]*float32(q) + biases[g]
+		}
+	}
+}
+
+// matmul computes y = x·Wᵀ (+bias) for x [T, in] into y [T, out].
+func (b *Backend) matmul(x, y *tensor, l *linear) {
+	T := x.rows
+	if l.fast != fastNone && b.useFast {
+		b.matmulFast(x, y, l)
+		return
+	}
+	b.pool.parallel(l.out, 4, func(wk, lo, hi int) {
+		scratch := b.scratch[wk]
+		if cap(scratch) < l.in {
+			scratch = make([]float32, l.in)
+			b.scratch[wk] = scratch
+		}
+		for o := lo; o < hi; o++ {
+			row := l.rowF32(o, scratch[:l.in])
+			var bias float32
+			if l.bias != nil {
+				bias = l.bias[o]
+			}
+			for t := 0; t < T; t++ {
+				y.data[t*l.out+o] = dotF32(row, x.data[t*l.in:(t+1)*l.in]) + bias
+			}
+		}
+	})
+}

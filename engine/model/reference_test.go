@@ -1,0 +1,141 @@
+package model_test
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/impetus-llm/impetus/engine/cpu"
+	"github.com/impetus-llm/impetus/engine/model"
+	"github.com/impetus-llm/impetus/engine/modelfile"
+)
+
+// testdataDir finds ../shared/testdata relative to the module root.
+func testdataDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("go.mod not found above the test directory")
+		}
+		dir = parent
+	}
+	td := filepath.Join(dir, "..", "shared", "testdata")
+	if _, err := os.Stat(filepath.Join(td, "models")); err != nil {
+		t.Skipf("shared test data absent (%s): %v", td, err)
+	}
+	return td
+}
+
+type reference struct {
+	LogitsLast   []float32 `json:"logits_last"`
+	LogitsArgmax int       `json:"logits_argmax"`
+	LogitsNorm   float64   `json:"logits_norm"`
+	Greedy       []int32   `json:"greedy"`
+}
+
+var referencePrompt = []int32{1, 450, 4996, 17354, 1701, 432, 10, 29871, 13}
+
+func argmax(x []float32) int32 {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return int32(best)
+}
+
+func relL2(got, want []float32) float64 {
+	var num, den float64
+	for i := range want {
+		d := float64(got[i]) - float64(want[i])
+		num += d * d
+		den += float64(want[i]) * float64(want[i])
+	}
+	return math.Sqrt(num / den)
+}
+
+// TestReferenceModels checks the CPU backend against the independent
+// float32 reference of ../shared/testdata/models: all logits at the last
+// prompt position (relative L2 < 1e-4) and 32 greedy tokens, with the SIMD
+// kernels on and off, on 1 and 2 threads.
+func TestReferenceModels(t *testing.T) {
+	td := testdataDir(t)
+	names := []string{"tiny-llama-bf16", "tiny-llama3rope-f32", "tiny-qwen2-f32-q4", "tiny-qwen3-f16-q8"}
+	for _, name := range names {
+		for _, simd := range []bool{true, false} {
+			for _, threads := range []int{1, 2} {
+				t.Run(name, func(t *testing.T) {
+					dir := filepath.Join(td, "models", name)
+					var ref reference
+					data, err := os.ReadFile(filepath.Join(dir, "reference.json"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := json.Unmarshal(data, &ref); err != nil {
+						t.Fatal(err)
+					}
+					raw, err := os.ReadFile(filepath.Join(dir, "reference-logits.f32"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := make([]float32, len(raw)/4)
+					for i := range want {
+						want[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+					}
+					d, err := modelfile.Open(dir)
+					if err != nil {
+						t.Fatal(err)
+					}
+					be := cpu.NewBackend(threads)
+					be.SetSIMD(simd)
+					defer be.Close()
+					m, err := model.Load(d, be)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer m.Close()
+					c := m.NewCache()
+					defer c.Release()
+					ctx := context.Background()
+					logits, err := m.Forward(ctx, c, referencePrompt)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(logits) != len(want) {
+						t.Fatalf("%d logits, reference has %d", len(logits), len(want))
+					}
+					if e := relL2(logits, want); e >= 1e-4 {
+						t.Errorf("simd=%v threads=%d: logits relative L2 error %.3g >= 1e-4", simd, threads, e)
+					} else if simd && threads == 2 {
+						t.Logf("logits relative L2 error %.3g", e)
+					}
+					for i, tok := range ref.Greedy {
+						got := argmax(logits)
+						if got != tok {
+							t.Fatalf("simd=%v threads=%d: greedy token %d = %d, reference %d", simd, threads, i, got, tok)
+						}
+						if logits, err = m.Forward(ctx, c, []int32{got}); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if c.Len() != len(referencePrompt)+len(ref.Greedy) {
+						t.Errorf("cache length %d", c.Len())
+					}
+				})
+			}
+		}
+	}
+}
