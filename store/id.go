@@ -24,10 +24,10 @@ type idSource struct {
 	lo     uint64 // low 64 of the 80 random bits
 }
 
-var ids idSource
+var idGen idSource
 
 // NewID returns a new sortable identifier (26 characters, Crockford base32).
-func NewID() string { return ids.next(time.Now()) }
+func NewID() string { return idGen.next(time.Now()) }
 
 func (s *idSource) next(now time.Time) string {
 	ms := uint64(now.UnixMilli())
