@@ -34,16 +34,17 @@ func fixture() Conversation {
 			{ID: "m2", ParentID: "m1", Role: "assistant", Model: "qwen3-4b-4bit", CreatedAt: at(2),
 				Content:      "Use `sort.Slice` or `slices.SortFunc`:\n\n```go\nslices.SortFunc(people, func(a, b Person) int {\n\treturn cmp.Compare(a.Age, b.Age) // by age\n})\n```\n\n| Function | Stable | Since |\n|---|:---:|---:|\n| `sort.Slice` | no | 1.8 |\n| `sort.SliceStable` | yes | 1.8 |\n| `slices.SortFunc` | no | 1.21 |\n\nÜnïcödé works: 日本語, emoji 🚀, math ∑ x².",
 				PromptTokens: 31, CompletionTokens: 96, TTFTMillis: 212.5, PrefillTPS: 410.2, TokensPerSec: 38.75, FinishReason: "stop",
-				Settings: json.RawMessage(`{"temperature":0.7}`)},
+				Settings: json.RawMessage(`{"temperature":0.7}`), Status: StatusComplete, UpdatedAt: at(3),
+				Meta: json.RawMessage(`{"note":"meta survives"}`)},
 			{ID: "m3", ParentID: "m2", Role: "user", Content: "Is <script>alert(1)</script> safe? And \"><img src=x onerror=alert(2)>", CreatedAt: at(3)},
 			{ID: "m4", ParentID: "m3", Role: "assistant", Model: "qwen3-4b-4bit", CreatedAt: at(4),
 				Content:          "Never paste untrusted HTML: <script>alert(3)</script>\n\n<div onclick=\"x()\">raw block</div>\n\n[click](javascript:alert(4))",
 				CompletionTokens: 40, TTFTMillis: 90, TokensPerSec: 40.1, FinishReason: "stop"},
 			// A regenerated reply to m3, stopped by the user: the branch.
 			{ID: "m4b", ParentID: "m3", Role: "assistant", Model: "qwen3-4b-4bit", CreatedAt: at(5),
-				Content: "Let me think about that:\n\n```python\nprint(\"half a", FinishReason: "cancelled", CompletionTokens: 7},
+				Content: "Let me think about that:\n\n```python\nprint(\"half a", Status: StatusStopped, FinishReason: "cancelled", CompletionTokens: 7},
 			{ID: "m5", ParentID: "m4b", Role: "user", Content: "Go on.", CreatedAt: at(6)},
-			{ID: "m6", ParentID: "m5", Role: "assistant", Model: "qwen3-4b-4bit", Content: "…and that is all. ✓", CreatedAt: at(7), Incomplete: true},
+			{ID: "m6", ParentID: "m5", Role: "assistant", Model: "qwen3-4b-4bit", Content: "…and that is all. ✓", CreatedAt: at(7), UpdatedAt: at(9), Status: StatusIncomplete},
 		},
 	}
 }

@@ -158,7 +158,7 @@ func htmlMessages(ms []*Message) ([]htmlMessage, error) {
 			ID: m.ID, Role: m.Role, RoleName: roleName(m.Role), RoleClass: roleClass(m.Role),
 			Created: humanTime(m.CreatedAt), CreatedISO: m.CreatedAt.Format(time.RFC3339),
 			HTML:  template.HTML(body), // goldmark safe mode + escaped raw HTML
-			Stats: statsLine(m), Incomplete: m.Incomplete,
+			Stats: statsLine(m), Incomplete: m.Incomplete(),
 		})
 	}
 	return out, nil

@@ -84,12 +84,18 @@ func jsonConversation(c *Conversation) *Conversation {
 	c.Settings = compactJSON(c.Settings)
 	for i := range c.Messages {
 		c.Messages[i].Settings = compactJSON(c.Messages[i].Settings)
+		c.Messages[i].Meta = compactJSON(c.Messages[i].Meta)
+		if c.Messages[i].Status == StatusComplete {
+			c.Messages[i].Status = "" // the default; omitted
+		}
 	}
 	return c
 }
 
-// compactJSON compacts raw JSON; "null" and invalid JSON (which the store
-// should never hold) become a JSON string so the export stays valid.
+// compactJSON compacts raw JSON. Empty values ("null", "{}") become nil,
+// so they are omitted and an empty object and a missing one export alike
+// (the store reads both back as "{}"). Invalid JSON, which the store never
+// holds, becomes a JSON string so the export stays valid.
 func compactJSON(raw json.RawMessage) json.RawMessage {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
@@ -99,6 +105,9 @@ func compactJSON(raw json.RawMessage) json.RawMessage {
 	if err := json.Compact(&b, raw); err != nil {
 		s, _ := json.Marshal(string(raw))
 		return s
+	}
+	if b.String() == "{}" {
+		return nil
 	}
 	return b.Bytes()
 }

@@ -186,10 +186,16 @@ func statsLine(m *Message) string {
 		parts = append(parts, fmt.Sprintf("%.1f tok/s", m.TokensPerSec))
 	}
 	switch {
-	case m.Incomplete:
+	case m.Status == StatusIncomplete:
 		parts = append(parts, "incomplete")
+	case m.Status == StatusStopped:
+		parts = append(parts, "stopped")
+	case m.Status == StatusError && m.Error != "":
+		parts = append(parts, "error: "+oneLine(m.Error))
+	case m.Status == StatusError:
+		parts = append(parts, "error")
 	case m.Interrupted():
-		parts = append(parts, "stopped: "+m.FinishReason)
+		parts = append(parts, "finish: "+m.FinishReason)
 	}
 	return strings.Join(parts, " · ")
 }

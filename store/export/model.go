@@ -21,35 +21,57 @@ type Conversation struct {
 	Pinned       bool            `json:"pinned,omitempty"`
 	Archived     bool            `json:"archived,omitempty"`
 	Tags         []string        `json:"tags,omitempty"`
-	Messages     []Message       `json:"messages"`
+	// ActiveLeafID is the last message of the branch the user was looking
+	// at; "" means the newest message.
+	ActiveLeafID string    `json:"active_leaf_id,omitempty"`
+	Messages     []Message `json:"messages"`
 }
 
 // Message is one turn. ParentID links it into the conversation's tree: two
 // messages with the same parent are alternative branches (an edited prompt or
 // a regenerated reply). An empty ParentID marks a root.
 type Message struct {
-	ID               string          `json:"id"`
-	ParentID         string          `json:"parent_id,omitempty"`
-	Role             string          `json:"role"`
-	Content          string          `json:"content"`
-	Model            string          `json:"model,omitempty"`
-	CreatedAt        time.Time       `json:"created_at"`
-	PromptTokens     int             `json:"prompt_tokens,omitempty"`
-	CompletionTokens int             `json:"completion_tokens,omitempty"`
-	TTFTMillis       float64         `json:"ttft_ms,omitempty"`
-	PrefillTPS       float64         `json:"prefill_tokens_per_sec,omitempty"`
-	TokensPerSec     float64         `json:"tokens_per_sec,omitempty"`
-	FinishReason     string          `json:"finish_reason,omitempty"`
-	Incomplete       bool            `json:"incomplete,omitempty"` // still streaming or interrupted
-	Settings         json.RawMessage `json:"settings,omitempty"`   // sampling settings used for this reply
+	ID               string    `json:"id"`
+	ParentID         string    `json:"parent_id,omitempty"`
+	Role             string    `json:"role"`
+	Content          string    `json:"content"`
+	Model            string    `json:"model,omitempty"`
+	CreatedAt        time.Time `json:"created_at"`
+	PromptTokens     int       `json:"prompt_tokens,omitempty"`
+	CompletionTokens int       `json:"completion_tokens,omitempty"`
+	TTFTMillis       float64   `json:"ttft_ms,omitempty"`
+	PrefillTPS       float64   `json:"prefill_tokens_per_sec,omitempty"`
+	TokensPerSec     float64   `json:"tokens_per_sec,omitempty"`
+	FinishReason     string    `json:"finish_reason,omitempty"`
+	// Status is "complete" (or ""), "incomplete" (streaming, or cut off by
+	// a crash), "stopped" (by the user) or "error" (Error says why).
+	Status   string          `json:"status,omitempty"`
+	Error    string          `json:"error,omitempty"`
+	Settings json.RawMessage `json:"settings,omitempty"` // sampling settings used for this reply
+	Meta     json.RawMessage `json:"meta,omitempty"`     // tool calls, attachments: a JSON object
+	// UpdatedAt is when the message last changed (a streamed reply's last
+	// delta); zero when unknown.
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
+
+// Message statuses, as the store records them.
+const (
+	StatusComplete   = "complete"
+	StatusIncomplete = "incomplete"
+	StatusStopped    = "stopped"
+	StatusError      = "error"
+)
+
+// Incomplete reports whether the reply never finished: still streaming or
+// cut off by a crash.
+func (m *Message) Incomplete() bool { return m.Status == StatusIncomplete }
 
 // Interrupted reports whether a reply did not end on its own: it is still
 // marked incomplete (the process died or it is streaming), or its finish
 // reason says the user or a limit cut it off. Such replies make poor
 // fine-tuning examples, which is what Options.SkipIncomplete is about.
 func (m *Message) Interrupted() bool {
-	if m.Incomplete {
+	if m.Status != "" && m.Status != StatusComplete {
 		return true
 	}
 	switch m.FinishReason {
@@ -159,15 +181,29 @@ func (t *tree) leaves(c *Conversation) []*Message {
 	return out
 }
 
-// ActivePath returns the active branch: the path from the root to the most
-// recently created message, which is the branch the user last worked on.
-// Messages must be in creation order (Write sorts them).
+// ActivePath returns the active branch: the path from the root to the
+// conversation's active leaf, or, when none is set, to the most recently
+// created message: the branch the user last looked at.
 func (c *Conversation) ActivePath() []*Message {
 	if len(c.Messages) == 0 {
 		return nil
 	}
 	t := newTree(c)
-	return t.pathTo(latest(t.leaves(c)))
+	return t.pathTo(c.activeLeaf(t))
+}
+
+// activeLeaf is the message the active branch ends at. An ActiveLeafID
+// naming a message with children (the store allows pointing at any
+// message) extends down to the newest leaf below it.
+func (c *Conversation) activeLeaf(t *tree) *Message {
+	m := t.byID[c.ActiveLeafID]
+	if m == nil {
+		return latest(t.leaves(c))
+	}
+	for len(t.children[m.ID]) > 0 {
+		m = latest(t.children[m.ID])
+	}
+	return m
 }
 
 func latest(ms []*Message) *Message {
@@ -188,7 +224,7 @@ func (c *Conversation) Branches() [][]*Message {
 	}
 	t := newTree(c)
 	leaves := t.leaves(c)
-	active := latest(leaves)
+	active := c.activeLeaf(t)
 	out := [][]*Message{t.pathTo(active)}
 	for _, l := range leaves {
 		if l != active {

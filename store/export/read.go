@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -140,7 +140,8 @@ func validate(c *Conversation) error {
 func readJSONL(data []byte, name string) ([]Conversation, error) {
 	var out []Conversation
 	// Imported lines carry no dates; give them the import time, one
-	// microsecond apart per message to keep their order.
+	// millisecond (the store's resolution) apart per message to keep their
+	// order.
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	br := bufio.NewReader(bytes.NewReader(data))
 	for lineNo := 1; ; lineNo++ {
@@ -194,8 +195,8 @@ func parseJSONLLine(line []byte, now time.Time) (Conversation, error) {
 		// Length-prefixed so that no two different message lists hash alike.
 		fmt.Fprintf(h, "%d:%s%d:%s", len(*m.Role), *m.Role, len(*m.Content), *m.Content)
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	c.ID = "jsonl-" + sum[:32]
+	sum := h.Sum(nil)
+	c.ID = hashID(sum, -1)
 	c.CreatedAt, c.UpdatedAt = now, now
 	msgs := l.Messages
 	if *msgs[0].Role == "system" {
@@ -204,10 +205,10 @@ func parseJSONLLine(line []byte, now time.Time) (Conversation, error) {
 	}
 	parent := ""
 	for i, m := range msgs {
-		id := fmt.Sprintf("%s-%d", c.ID, i)
+		id := hashID(sum, i)
 		c.Messages = append(c.Messages, Message{
 			ID: id, ParentID: parent, Role: *m.Role, Content: *m.Content,
-			CreatedAt: now.Add(time.Duration(i) * time.Microsecond),
+			CreatedAt: now.Add(time.Duration(i) * time.Millisecond),
 		})
 		parent = id
 		if c.Title == "" && *m.Role == "user" {
@@ -245,4 +246,34 @@ func position(data []byte, off int64) (line, col int) {
 	line = bytes.Count(before, []byte("\n")) + 1
 	col = int(off) - bytes.LastIndexByte(before, '\n')
 	return line, col
+}
+
+// hashID derives a stable id, shaped like the store's (26 characters of
+// Crockford base32, upper case), from a content hash: the conversation's
+// with n < 0, its n-th message's otherwise. The same JSONL line always gets
+// the same ids, which is what makes re-importing it a no-op.
+func hashID(sum []byte, n int) string {
+	b := sum
+	if n >= 0 {
+		h := sha256.New()
+		h.Write(sum)
+		binary.Write(h, binary.BigEndian, int64(n))
+		b = h.Sum(nil)
+	}
+	const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+	var out [26]byte
+	// 26 digits × 5 bits = 130 bits, taken from the first 17 bytes.
+	var acc uint64
+	bits := 0
+	j := 0
+	for i := 0; i < 26; i++ {
+		for bits < 5 {
+			acc = acc<<8 | uint64(b[j])
+			j++
+			bits += 8
+		}
+		bits -= 5
+		out[i] = crockford[(acc>>uint(bits))&31]
+	}
+	return string(out[:])
 }
