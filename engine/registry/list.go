@@ -103,6 +103,11 @@ func describe(id, source, dir string) (Entry, error) {
 func diskSize(dir string) (int64, error) {
 	var total int64
 	seen := map[string]bool{}
+	// WalkDir does not follow a symlinked root (a model dir linked into
+	// the models directory); start from its target.
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = real
+	}
 	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
