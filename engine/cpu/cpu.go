@@ -20,6 +20,8 @@ type Backend struct {
 	arena   *arena
 	scratch [][]float32 // one per worker
 	qa      qact
+	fa      fact
+	intDot  bool // integer kernels (int16 activations) instead of float ones
 	err     error // first error of the current step
 	useFast bool  // integer SIMD kernels enabled (tests switch them off)
 	ropes   map[*ops.RoPE]*ropeTable
@@ -53,6 +55,12 @@ func (b *Backend) Threads() int { return b.threads }
 // SetSIMD switches the integer SIMD kernels on or off (on by default where
 // the CPU supports them); off means the portable dequantize-and-dot path.
 func (b *Backend) SetSIMD(on bool) { b.useFast = on }
+
+// SetIntegerDot selects the integer-dot quantized kernels (activations
+// quantized to int16 per 64-block) instead of the float kernels. The float
+// kernels are exact to float32 rounding and the default; see the package
+// benchmarks for the speed of both.
+func (b *Backend) SetIntegerDot(on bool) { b.intDot = on }
 
 // Close implements ops.Backend.
 func (b *Backend) Close() error {
@@ -348,5 +356,6 @@ func (b *Backend) Sync() error { return b.err }
 func (b *Backend) Release() {
 	b.arena.reset()
 	b.qa.src = nil
+	b.fa.src = nil
 	b.err = nil
 }

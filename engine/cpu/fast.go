@@ -36,11 +36,11 @@ func (b *Backend) quantizedActs(x *tensor, l *linear) *qact {
 	return q
 }
 
-// matmulFast is matmul for 4/8-bit weights with the integer kernels. Rows of
+// matmulInt is matmul for 4/8-bit weights with the integer kernels. Rows of
 // the weight are split across workers; within a worker, tokens are processed
 // four at a time against each weight row (kept in L1), in token chunks small
 // enough that their quantized activations stay in L2.
-func (b *Backend) matmulFast(x, y *tensor, l *linear) {
+func (b *Backend) matmulInt(x, y *tensor, l *linear) {
 	q := b.quantizedActs(x, l)
 	T, in, out := x.rows, l.in, l.out
 	nb, ng := in/64, in/l.group
@@ -72,6 +72,92 @@ func (b *Backend) matmulFast(x, y *tensor, l *linear) {
 				for ; t < t1; t++ {
 					m := q.meta[t*ms : (t+1)*ms]
 					y.data[t*out+o] = qdot1(l.fast, w, sc, bi, q.xq[t*in:(t+1)*in], m[:nb], m[nb:], nb, gb) + bias
+				}
+			}
+		}
+	})
+}
+
+// matmulFast is matmul for 4/8-bit weights with the SIMD kernels: float
+// (exact) by default, integer when SetIntegerDot(true).
+func (b *Backend) matmulFast(x, y *tensor, l *linear) {
+	if b.intDot {
+		b.matmulInt(x, y, l)
+		return
+	}
+	b.matmulFloat(x, y, l)
+}
+
+// fact is one activation tensor laid out for the float kernels, cached for
+// the step like qact.
+type fact struct {
+	src   *tensor
+	deint bool
+	group int
+	xd    []float32 // rows × in (x itself when no deinterleaving is needed)
+	xsum  []float32 // rows × ng
+	own   []float32
+}
+
+func (b *Backend) floatActs(x *tensor, l *linear) *fact {
+	deint := l.fast == fastQ4
+	f := &b.fa
+	if f.src == x && f.deint == deint && f.group == l.group {
+		return f
+	}
+	T, in := x.rows, x.cols
+	ng := in / l.group
+	if cap(f.xsum) < T*ng {
+		f.xsum = make([]float32, T*ng)
+	}
+	f.xsum = f.xsum[:T*ng]
+	if deint {
+		if cap(f.own) < T*in {
+			f.own = make([]float32, T*in)
+		}
+		f.xd = f.own[:T*in]
+	} else {
+		f.xd = x.data
+	}
+	for t := 0; t < T; t++ {
+		prepActsF32(x.row(t), l.group, deint, f.xd[t*in:(t+1)*in], f.xsum[t*ng:(t+1)*ng])
+	}
+	f.src, f.deint, f.group = x, deint, l.group
+	return f
+}
+
+// matmulFloat: rows of the weight split across workers; tokens four at a
+// time against each weight row, in chunks whose activations fit in L2.
+func (b *Backend) matmulFloat(x, y *tensor, l *linear) {
+	f := b.floatActs(x, l)
+	T, in, out := x.rows, l.in, l.out
+	nb, ng := in/64, in/l.group
+	gb := l.group / 64
+	wpr := l.wordsPerRow
+	chunk := (512 << 10) / (4 * in)
+	chunk = max(4, chunk&^3)
+	b.pool.parallel(out, 16, func(_, lo, hi int) {
+		var res [4]float32
+		for t0 := 0; t0 < T; t0 += chunk {
+			t1 := min(T, t0+chunk)
+			for o := lo; o < hi; o++ {
+				w := l.packed[o*wpr : (o+1)*wpr]
+				sc := l.scales[o*ng : (o+1)*ng]
+				bi := l.biases[o*ng : (o+1)*ng]
+				var bias float32
+				if l.bias != nil {
+					bias = l.bias[o]
+				}
+				t := t0
+				for ; t+4 <= t1; t += 4 {
+					qf4(l.fast, w, sc, bi, f.xd[t*in:], in, f.xsum[t*ng:], ng, nb, gb, &res)
+					y.data[t*out+o] = res[0] + bias
+					y.data[(t+1)*out+o] = res[1] + bias
+					y.data[(t+2)*out+o] = res[2] + bias
+					y.data[(t+3)*out+o] = res[3] + bias
+				}
+				for ; t < t1; t++ {
+					y.data[t*out+o] = qf1(l.fast, w, sc, bi, f.xd[t*in:(t+1)*in], f.xsum[t*ng:(t+1)*ng], nb, gb) + bias
 				}
 			}
 		}

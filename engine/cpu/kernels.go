@@ -168,3 +168,67 @@ func q8dotGo(w []uint32, sc, bi []float32, xq []int16, xs, xsum []float32, nb, g
 	}
 	return acc + bacc
 }
+
+// prepActsF32 lays out one activation row for the float kernels: for 4-bit
+// weights (deinterleave) each 64-block holds its even elements, then its odd
+// ones (the low and high nibbles of the packed bytes); xsum[g] = Σx per
+// weight group.
+func prepActsF32(x []float32, group int, deinterleave bool, xd, xsum []float32) {
+	if deinterleave {
+		for b := 0; b+64 <= len(x); b += 64 {
+			blk, d := x[b:b+64], xd[b:b+64]
+			for i := 0; i < 32; i++ {
+				d[i] = blk[2*i]
+				d[32+i] = blk[2*i+1]
+			}
+		}
+	}
+	for g := range xsum {
+		var s float32
+		for _, v := range x[g*group : (g+1)*group] {
+			s += v
+		}
+		xsum[g] = s
+	}
+}
+
+// q4f32dotGo is the portable form of the 4-bit float kernel (x laid out by
+// prepActsF32).
+func q4f32dotGo(w []uint32, sc, bi []float32, x, xsum []float32, nb, gb int) float32 {
+	var acc, bacc float32
+	for g := 0; g < nb/gb; g++ {
+		var gs float32
+		for b := g * gb; b < (g+1)*gb; b++ {
+			ws, xb := w[b*8:b*8+8], x[b*64:b*64+64]
+			for j, word := range ws {
+				for k := 0; k < 4; k++ {
+					byt := (word >> (8 * uint(k))) & 0xff
+					idx := j*4 + k
+					gs += float32(byt&15)*xb[idx] + float32(byt>>4)*xb[32+idx]
+				}
+			}
+		}
+		acc += sc[g] * gs
+		bacc += bi[g] * xsum[g]
+	}
+	return acc + bacc
+}
+
+// q8f32dotGo is the portable form of the 8-bit float kernel.
+func q8f32dotGo(w []uint32, sc, bi []float32, x, xsum []float32, nb, gb int) float32 {
+	var acc, bacc float32
+	for g := 0; g < nb/gb; g++ {
+		var gs float32
+		for b := g * gb; b < (g+1)*gb; b++ {
+			ws, xb := w[b*16:b*16+16], x[b*64:b*64+64]
+			for j, word := range ws {
+				for k := 0; k < 4; k++ {
+					gs += float32((word>>(8*uint(k)))&0xff) * xb[j*4+k]
+				}
+			}
+		}
+		acc += sc[g] * gs
+		bacc += bi[g] * xsum[g]
+	}
+	return acc + bacc
+}

@@ -24,3 +24,16 @@ func qdot4(k fastKind, w []uint32, sc, bi []float32, xq []int16, xqStride int, m
 		out[t] = qdot1(k, w, sc, bi, xq[t*xqStride:], m[:nb], m[nb:], nb, gb)
 	}
 }
+
+func qf1(k fastKind, w []uint32, sc, bi []float32, x, xsum []float32, nb, gb int) float32 {
+	if k == fastQ4 {
+		return q4f32dotGo(w, sc, bi, x, xsum, nb, gb)
+	}
+	return q8f32dotGo(w, sc, bi, x, xsum, nb, gb)
+}
+
+func qf4(k fastKind, w []uint32, sc, bi []float32, x []float32, xStride int, xsum []float32, sumStride, nb, gb int, out *[4]float32) {
+	for t := 0; t < 4; t++ {
+		out[t] = qf1(k, w, sc, bi, x[t*xStride:], xsum[t*sumStride:], nb, gb)
+	}
+}

@@ -126,3 +126,43 @@ func TestDequantAllBits(t *testing.T) {
 		}
 	}
 }
+
+// TestFloatQuantKernelsMatchPortable checks the float SIMD kernels (one and
+// four rows) against the portable kernels and plain dequantization.
+func TestFloatQuantKernelsMatchPortable(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, bits := range []int{4, 8} {
+		for _, group := range []int{64, 128, 256} {
+			for _, in := range []int{256, 896, 4864 - 4864%group} {
+				kind, goDot := fastQ4, q4f32dotGo
+				if bits == 8 {
+					kind, goDot = fastQ8, q8f32dotGo
+				}
+				w, sc, bi := randQuantRow(r, in, bits, group)
+				nb, ng := in/64, in/group
+				xd := make([]float32, 4*in)
+				xsum := make([]float32, 4*ng)
+				xs := make([][]float32, 4)
+				for tk := range xs {
+					xs[tk] = randF32(r, in)
+					dst := xd[tk*in : (tk+1)*in]
+					copy(dst, xs[tk])
+					prepActsF32(xs[tk], group, bits == 4, dst, xsum[tk*ng:(tk+1)*ng])
+				}
+				deq := make([]float32, in)
+				dequantRow(deq, w, sc, bi, bits, group)
+				var four [4]float32
+				qf4(kind, w, sc, bi, xd, in, xsum, ng, nb, group/64, &four)
+				for tk := range xs {
+					x, s := xd[tk*in:(tk+1)*in], xsum[tk*ng:(tk+1)*ng]
+					want := goDot(w, sc, bi, x, s, nb, group/64)
+					got := qf1(kind, w, sc, bi, x, s, nb, group/64)
+					exact := dotF32Go(deq, xs[tk])
+					if !close32(got, want, 1e-5) || !close32(four[tk], want, 1e-5) || !close32(want, exact, 1e-4) {
+						t.Errorf("bits=%d group=%d in=%d token %d: simd %v, simd4 %v, portable %v, dequantized %v", bits, group, in, tk, got, four[tk], want, exact)
+					}
+				}
+			}
+		}
+	}
+}
