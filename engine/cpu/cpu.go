@@ -21,7 +21,7 @@ type Backend struct {
 	scratch [][]float32 // one per worker
 	qa      qact
 	fa      fact
-	intDot  bool // integer kernels (int16 activations) instead of float ones
+	intDot  bool  // integer kernels (int16 activations) instead of float ones
 	err     error // first error of the current step
 	useFast bool  // integer SIMD kernels enabled (tests switch them off)
 	ropes   map[*ops.RoPE]*ropeTable

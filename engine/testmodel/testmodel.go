@@ -108,7 +108,9 @@ func (s *Spec) defaults() error {
 	return nil
 }
 
-func (s *Spec) gemma() bool { return s.Arch == "gemma" || s.Arch == "gemma2" || s.Arch == "gemma3_text" }
+func (s *Spec) gemma() bool {
+	return s.Arch == "gemma" || s.Arch == "gemma2" || s.Arch == "gemma3_text"
+}
 
 func (s *Spec) tied() bool { return s.gemma() || !s.Untied }
 
