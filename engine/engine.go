@@ -196,7 +196,7 @@ func (e *Engine) ensureModel(ctx context.Context, ref string, progress func(Load
 		return nil, err
 	}
 	m.info.LoadTime = time.Since(start)
-	e.log.Info("model loaded", "model", ref, "path", m.info.Path, "arch", m.info.Arch, "backend", m.info.Backend, "took", m.info.LoadTime.Round(time.Millisecond))
+	e.log.Debug("model loaded", "model", ref, "path", m.info.Path, "arch", m.info.Arch, "backend", m.info.Backend, "took", m.info.LoadTime.Round(time.Millisecond))
 	e.mu.Lock()
 	e.cur = m
 	e.mu.Unlock()
@@ -210,7 +210,9 @@ type Prompt struct {
 }
 
 // Tokenize renders and tokenizes req with the resident model (loading the
-// default when none is). Use it to show context usage.
+// default when none is). Use it to show context usage or to check a request
+// before committing to it: when the prompt (plus MaxTokens) would not fit,
+// it returns the Prompt together with the ContextLengthError Generate would.
 func (e *Engine) Tokenize(ctx context.Context, req Request) (Prompt, error) {
 	if err := validateRequest(req); err != nil {
 		return Prompt{}, err
@@ -229,7 +231,12 @@ func (e *Engine) Tokenize(ctx context.Context, req Request) (Prompt, error) {
 			return Prompt{}, err
 		}
 	}
-	return m.prompt(req)
+	p, err := m.prompt(req)
+	if err != nil {
+		return p, err
+	}
+	_, err = m.fit(req, len(p.Tokens))
+	return p, err
 }
 
 func validateRequest(req Request) error {

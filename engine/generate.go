@@ -58,8 +58,12 @@ func (m *loaded) prompt(req Request) (Prompt, error) {
 	case req.Prompt != "":
 		return Prompt{Text: req.Prompt, Tokens: m.tok.encode(req.Prompt, true)}, nil
 	}
-	if m.tmpl == nil {
-		return Prompt{}, &RequestError{Field: "messages", Message: fmt.Sprintf("model %s has no chat template (tokenizer_config.json chat_template or chat_template.jinja); send a raw prompt instead (impetus run --raw)", m.info.Path)}
+	if nt, ok := m.tmpl.(*noTemplate); ok || m.tmpl == nil {
+		why := "tokenizer_config.json has no chat_template and there is no chat_template.jinja"
+		if ok && nt.err != nil {
+			why = nt.err.Error()
+		}
+		return Prompt{}, &RequestError{Field: "messages", Message: fmt.Sprintf("model %s cannot render chat messages: %s; send a raw prompt instead (impetus run --raw)", m.info.Path, why)}
 	}
 	msgs := req.Messages
 	if req.System != "" && (len(msgs) == 0 || msgs[0].Role != "system") {
@@ -72,6 +76,28 @@ func (m *loaded) prompt(req Request) (Prompt, error) {
 	return Prompt{Text: text, Tokens: m.tok.encode(text, false)}, nil
 }
 
+// fit checks that a prompt of n tokens and req.MaxTokens fit the context
+// and returns the completion budget.
+func (m *loaded) fit(req Request, n int) (int, error) {
+	nctx := m.info.ContextLength
+	if n == 0 {
+		return 0, &RequestError{Field: "prompt", Message: "the prompt encodes to zero tokens"}
+	}
+	if n >= nctx {
+		return 0, &ContextLengthError{PromptTokens: n, ContextLength: nctx}
+	}
+	room := nctx - n
+	switch {
+	case req.MaxTokens == 0:
+		return room, nil
+	case req.MaxTokens > room && req.ClampMaxTokens:
+		return room, nil
+	case req.MaxTokens > room:
+		return 0, &ContextLengthError{PromptTokens: n, MaxTokens: req.MaxTokens, ContextLength: nctx}
+	}
+	return req.MaxTokens, nil
+}
+
 // generate runs one request on m. The caller holds the slot.
 func (e *Engine) generate(ctx context.Context, m *loaded, req Request, queue time.Duration, onEvent func(Event)) (*Result, error) {
 	start := time.Now()
@@ -80,18 +106,9 @@ func (e *Engine) generate(ctx context.Context, m *loaded, req Request, queue tim
 		return nil, err
 	}
 	prompt := p.Tokens
-	nctx := m.info.ContextLength
-	if len(prompt) == 0 {
-		return nil, &RequestError{Field: "prompt", Message: "the prompt encodes to zero tokens"}
-	}
-	if len(prompt) >= nctx {
-		return nil, &ContextLengthError{PromptTokens: len(prompt), ContextLength: nctx}
-	}
-	maxTokens := req.MaxTokens
-	if maxTokens == 0 {
-		maxTokens = nctx - len(prompt)
-	} else if len(prompt)+maxTokens > nctx {
-		return nil, &ContextLengthError{PromptTokens: len(prompt), MaxTokens: maxTokens, ContextLength: nctx}
+	maxTokens, err := m.fit(req, len(prompt))
+	if err != nil {
+		return nil, err
 	}
 
 	res := &Result{Model: m.info.Path}

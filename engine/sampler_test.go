@@ -105,7 +105,7 @@ func TestTopPLargeVocabulary(t *testing.T) {
 	}
 	s := newSampler(Sampling{Temperature: 1, TopP: 0.5}, 3, nil)
 	seen := map[int32]bool{}
-	for i := 0; i < 2000; i++ {
+	for i := 0; i < 300; i++ {
 		tok, err := s.sample(slices.Clone(l))
 		if err != nil {
 			t.Fatal(err)
@@ -118,7 +118,7 @@ func TestTopPLargeVocabulary(t *testing.T) {
 			t.Fatalf("token %d (logit rank low) drawn under top-p 0.5", tok)
 		}
 	}
-	if len(seen) < 200 {
+	if len(seen) < 150 {
 		t.Fatalf("only %d distinct tokens drawn", len(seen))
 	}
 }

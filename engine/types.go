@@ -44,7 +44,10 @@ type Request struct {
 	// MaxTokens caps the completion. 0 means "until the context is full";
 	// negative is an error. Prompt + MaxTokens must fit the context.
 	MaxTokens int
-	Sampling  Sampling
+	// ClampMaxTokens reduces a MaxTokens larger than the room the context
+	// leaves instead of failing (for configured defaults, not user demands).
+	ClampMaxTokens bool
+	Sampling       Sampling
 	// Stop strings end the generation; no part of a stop string is ever
 	// emitted.
 	Stop []string
