@@ -29,8 +29,8 @@ func TestHTMLInert(t *testing.T) {
 	c := Conversation{
 		ID: `x"><script>alert('id')</script>`, Title: `</title><script>alert('title')</script>`,
 		Model: `<img src=x onerror=alert('model')>`, SystemPrompt: `</pre><script>alert('system')</script>`,
-		Settings: []byte(`{"k":"</pre><script>alert('settings')</script>"}`),
-		Tags:     []string{`<b onmouseover=alert('tag')>t</b>`},
+		Settings:  []byte(`{"k":"</pre><script>alert('settings')</script>"}`),
+		Tags:      []string{`<b onmouseover=alert('tag')>t</b>`},
 		CreatedAt: t0, UpdatedAt: t0,
 	}
 	for i, h := range hostile {
