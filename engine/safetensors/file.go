@@ -6,8 +6,6 @@ import (
 	"math"
 	"os"
 	"sort"
-
-	"golang.org/x/sys/unix"
 )
 
 // Tensor is one named tensor. Data aliases the file's read-only memory
@@ -110,13 +108,13 @@ func Open(path string) (*File, error) {
 	if size > math.MaxInt {
 		return nil, fmt.Errorf("%s: file of %d bytes is too large to map", path, size)
 	}
-	m, err := unix.Mmap(int(fh.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
+	m, err := mapFile(fh, int(size))
 	if err != nil {
 		return nil, fmt.Errorf("%s: mmap: %w", path, err)
 	}
 	h, err := parseHeader(path, m)
 	if err != nil {
-		_ = unix.Munmap(m)
+		_ = unmapFile(m)
 		return nil, err
 	}
 	f := &File{path: path, mapping: m, hdr: h, fileSize: size, byName: make(map[string]*Tensor, len(h.tensors))}
@@ -166,7 +164,7 @@ func (f *File) Close() error {
 	for _, t := range f.hdr.tensors {
 		t.Data = nil // fail loudly (nil slice) rather than fault on use after Close
 	}
-	if err := unix.Munmap(f.mapping); err != nil {
+	if err := unmapFile(f.mapping); err != nil {
 		return fmt.Errorf("%s: munmap: %w", f.path, err)
 	}
 	f.mapping = nil
