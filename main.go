@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/impetus-llm/impetus/config"
+	"github.com/impetus-llm/impetus/engine"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -242,4 +243,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// defaultSampling is the configuration's sampling section in the engine's terms.
+func (a *app) defaultSampling() engine.Sampling {
+	c := a.cfg.Sampling
+	s := engine.Sampling{
+		Temperature: c.Temperature, TopP: c.TopP, TopK: c.TopK, MinP: c.MinP,
+		RepetitionPenalty: c.RepetitionPenalty,
+	}
+	if c.Seed != 0 {
+		s.Seed = engine.Seed(c.Seed)
+	}
+	return s
 }

@@ -1,0 +1,304 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/impetus-llm/impetus/engine"
+	"github.com/impetus-llm/impetus/engine/registry"
+	"github.com/impetus-llm/impetus/engine/testmodel"
+)
+
+const testModelID = "tiny-llama"
+
+// llama2ChatTemplate is Llama-2-chat's template as published with the model.
+const llama2ChatTemplate = `{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}`
+
+// newTestServer loads a tiny random-weight llama (real safetensors, the real
+// Llama 2 tokenizer and chat template) and serves it.
+func newTestServer(t *testing.T, configure func(*Server, *engine.Options)) (*httptest.Server, *Server) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), testModelID)
+	if err := testmodel.Write(dir, testmodel.Tiny("llama", "f32", 0)); err != nil {
+		t.Skipf("cannot write the test model (needs ../shared/testdata): %v", err)
+	}
+	// The Llama 2 tokenizer files carry no chat template; add Llama 2 chat's.
+	if err := os.WriteFile(filepath.Join(dir, "chat_template.jinja"), []byte(llama2ChatTemplate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := engine.Options{Backend: "cpu", Threads: 2}
+	srv := &Server{Models: func() []registry.Entry { return []registry.Entry{{ID: testModelID, Path: dir}} }}
+	if configure != nil {
+		configure(srv, &opts)
+	}
+	eng, err := engine.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	if _, err := eng.Load(context.Background(), dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv.Engine = eng
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return hs, srv
+}
+
+func post(t *testing.T, url, body string, header ...string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	data, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatalf("response is not JSON (%d): %q", resp.StatusCode, data)
+	}
+	return resp, out
+}
+
+// errorOf checks an OpenAI-shaped error and returns it.
+func errorOf(t *testing.T, body map[string]any) map[string]any {
+	t.Helper()
+	e, ok := body["error"].(map[string]any)
+	if !ok {
+		t.Fatalf("no error object in %v", body)
+	}
+	for _, k := range []string{"message", "type", "param", "code"} {
+		if _, ok := e[k]; !ok {
+			t.Fatalf("error lacks %q: %v", k, e)
+		}
+	}
+	return e
+}
+
+func TestChatCompletionAndStreamAgree(t *testing.T) {
+	hs, _ := newTestServer(t, nil)
+	body := `{"model":"` + testModelID + `","messages":[{"role":"user","content":"Hi there"}],"max_tokens":16,"seed":3,"temperature":0.9}`
+	resp, full := post(t, hs.URL+"/v1/chat/completions", body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %v", resp.StatusCode, full)
+	}
+	choice := full["choices"].([]any)[0].(map[string]any)
+	text := choice["message"].(map[string]any)["content"].(string)
+	if full["object"] != "chat.completion" || text == "" {
+		t.Fatalf("unexpected completion %v", full)
+	}
+
+	req, _ := http.NewRequest("POST", hs.URL+"/v1/chat/completions",
+		strings.NewReader(strings.TrimSuffix(body, "}")+`,"stream":true,"stream_options":{"include_usage":true}}`))
+	sresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sresp.Body.Close()
+	if ct := sresp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	var streamed strings.Builder
+	sawDone, sawUsage, finish := false, false, ""
+	sc := bufio.NewScanner(sresp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" {
+			continue
+		}
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok {
+			t.Fatalf("not an SSE data line: %q", line)
+		}
+		if data == "[DONE]" {
+			sawDone = true
+			continue
+		}
+		var chunk chatChunk
+		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
+			t.Fatalf("bad chunk %q: %v", data, err)
+		}
+		if chunk.Usage != nil {
+			sawUsage = true
+		}
+		for _, c := range chunk.Choices {
+			if c.Delta.Content != nil {
+				streamed.WriteString(*c.Delta.Content)
+			}
+			if c.FinishReason != nil {
+				finish = *c.FinishReason
+			}
+		}
+	}
+	if streamed.String() != text {
+		t.Fatalf("stream %q != full %q", streamed.String(), text)
+	}
+	if !sawDone || !sawUsage || finish != choice["finish_reason"] {
+		t.Fatalf("done %v usage %v finish %q", sawDone, sawUsage, finish)
+	}
+}
+
+func TestBadRequestsGetOpenAIErrors(t *testing.T) {
+	hs, _ := newTestServer(t, nil)
+	cases := []struct {
+		body, param string
+		status      int
+	}{
+		{`{"messages":[`, "", 400},
+		{``, "", 400},
+		{`{"messages":[]}`, "messages", 400},
+		{`{"messages":[{"role":"wizard","content":"x"}]}`, "messages[0]", 400},
+		{`{"messages":[{"role":"user","content":"x"}],"temperature":"hot"}`, "temperature", 400},
+		{`{"messages":[{"role":"user","content":"x"}],"temperature":3}`, "temperature", 400},
+		{`{"messages":[{"role":"user","content":"x"}],"max_tokens":0}`, "max_tokens", 400},
+		{`{"messages":[{"role":"user","content":"x"}],"n":2}`, "n", 400},
+		{`{"messages":[{"role":"user","content":"x"}],"stop":42}`, "stop", 400},
+		{`{"messages":[{"role":"user","content":"x"}],"model":"no-such-model"}`, "model", 404},
+		{`{"messages":[{"role":"user","content":"` + strings.Repeat("word ", 600) + `"}],"max_tokens":8}`, "messages", 400},
+	}
+	for _, c := range cases {
+		resp, body := post(t, hs.URL+"/v1/chat/completions", c.body)
+		if resp.StatusCode != c.status {
+			t.Errorf("%.60s: status %d, want %d (%v)", c.body, resp.StatusCode, c.status, body)
+			continue
+		}
+		e := errorOf(t, body)
+		if c.param != "" && e["param"] != c.param {
+			t.Errorf("%.60s: param %v, want %q (%v)", c.body, e["param"], c.param, e["message"])
+		}
+	}
+	// The server still serves after all that.
+	resp, body := post(t, hs.URL+"/v1/completions", `{"prompt":"The sea","max_tokens":4}`)
+	if resp.StatusCode != 200 || body["object"] != "text_completion" {
+		t.Fatalf("after bad requests: %d %v", resp.StatusCode, body)
+	}
+	r, _ := http.Get(hs.URL + "/v1/nope")
+	if r.StatusCode != 404 {
+		t.Fatalf("unknown endpoint: %d", r.StatusCode)
+	}
+}
+
+func TestAPIKeyAndCORS(t *testing.T) {
+	hs, _ := newTestServer(t, func(s *Server, _ *engine.Options) {
+		s.APIKey = "sekret"
+		s.CORSOrigins = []string{"http://app.example"}
+	})
+	resp, body := post(t, hs.URL+"/v1/chat/completions", `{"messages":[{"role":"user","content":"x"}]}`)
+	if resp.StatusCode != 401 || errorOf(t, body)["code"] != "invalid_api_key" {
+		t.Fatalf("no key: %d %v", resp.StatusCode, body)
+	}
+	resp, _ = post(t, hs.URL+"/v1/completions", `{"prompt":"x","max_tokens":2}`, "Authorization", "Bearer sekret", "Origin", "http://app.example")
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "http://app.example" {
+		t.Fatalf("with key: %d, CORS %q", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"))
+	}
+	req, _ := http.NewRequest("OPTIONS", hs.URL+"/v1/chat/completions", nil)
+	req.Header.Set("Origin", "http://evil.example")
+	r, _ := http.DefaultClient.Do(req)
+	if r.StatusCode != 403 || r.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("foreign preflight: %d %q", r.StatusCode, r.Header.Get("Access-Control-Allow-Origin"))
+	}
+	if r, _ := http.Get(hs.URL + "/health"); r.StatusCode != 200 {
+		t.Fatalf("health needs no key, got %d", r.StatusCode)
+	}
+}
+
+func TestQueueLimitAnswers429(t *testing.T) {
+	hs, _ := newTestServer(t, func(_ *Server, o *engine.Options) { o.MaxQueue = 1 })
+	// One request runs, one waits; the rest must be refused at once.
+	long := `{"prompt":"Once","max_tokens":300,"temperature":0}`
+	var wg sync.WaitGroup
+	statuses := make(chan int, 6)
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, _ := post(t, hs.URL+"/v1/completions", long)
+			statuses <- resp.StatusCode
+		}()
+		time.Sleep(20 * time.Millisecond)
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	if count[429] == 0 || count[200] < 2 || count[200]+count[429] != 6 {
+		t.Fatalf("statuses %v: want two served and the rest 429", count)
+	}
+}
+
+func TestClientDisconnectCancelsGeneration(t *testing.T) {
+	hs, srv := newTestServer(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", hs.URL+"/v1/completions",
+		strings.NewReader(`{"prompt":"Once","max_tokens":400,"stream":true}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	br.ReadString('\n') // the first chunk arrived: generation is running
+	cancel()
+	resp.Body.Close()
+	// The model must be free for the next request well before 400 tokens.
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Engine.Queued() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	r, body := post(t, hs.URL+"/v1/completions", `{"prompt":"x","max_tokens":1}`)
+	if r.StatusCode != 200 {
+		t.Fatalf("after disconnect: %d %v", r.StatusCode, body)
+	}
+	if waited := time.Since(start); waited > 3*time.Second {
+		t.Fatalf("the next request waited %v: the abandoned generation kept running", waited)
+	}
+}
+
+// TestOfficialOpenAIClient runs the `openai` npm package against the server.
+func TestOfficialOpenAIClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed")
+	}
+	npmDir, _ := filepath.Abs("../testdata/npm")
+	if _, err := os.Stat(filepath.Join(npmDir, "node_modules", "openai")); err != nil {
+		t.Skipf("the openai npm package is not installed: run (cd testdata/npm && npm ci)")
+	}
+	hs, _ := newTestServer(t, func(s *Server, _ *engine.Options) { s.APIKey = "test-key" })
+	cmd := exec.Command(node, filepath.Join(npmDir, "openai_client.mjs"))
+	cmd.Env = append(os.Environ(), "IMPETUS_URL="+hs.URL+"/v1", "IMPETUS_KEY=test-key", "IMPETUS_MODEL="+testModelID)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("openai client: %v\n%s", err, out)
+	}
+	var seen struct {
+		Text, Streamed        string
+		BadStatus, AuthStatus int
+	}
+	if err := json.Unmarshal(out[strings.LastIndexByte(strings.TrimSpace(string(out)), '\n')+1:], &seen); err != nil {
+		t.Fatalf("client output: %s", out)
+	}
+	if seen.Text == "" || seen.Text != seen.Streamed || seen.BadStatus != 400 || seen.AuthStatus != 401 {
+		t.Fatalf("client saw %+v", seen)
+	}
+	fmt.Fprintf(io.Discard, "%s", out)
+}
