@@ -134,6 +134,13 @@ type (
 	}
 )
 
+// spreadExpr is *x (positional) or **x (keyword) in a call's arguments.
+type spreadExpr struct {
+	pos
+	x  expr
+	kw bool
+}
+
 type kwarg struct {
 	name string
 	v    expr

@@ -460,25 +460,52 @@ func (st *state) execCallBlock(n *callBlockNode, sc *scope, w *strings.Builder) 
 func (st *state) evalArgs(args []expr, kwargs []kwarg, sc *scope) ([]Value, *Map, error) {
 	var vals []Value
 	if len(args) > 0 {
-		vals = make([]Value, len(args))
+		vals = make([]Value, 0, len(args))
 	}
-	for i, a := range args {
+	var kw *Map
+	for _, a := range args {
+		sp, isSpread := a.(*spreadExpr)
+		if isSpread {
+			a = sp.x
+		}
 		v, err := st.eval(a, sc)
 		if err != nil {
 			return nil, nil, err
 		}
-		vals[i] = v
-	}
-	var kw *Map
-	if len(kwargs) > 0 {
-		kw = NewMap()
-		for _, k := range kwargs {
-			v, err := st.eval(k.v, sc)
-			if err != nil {
-				return nil, nil, err
+		switch {
+		case !isSpread:
+			vals = append(vals, v)
+		case sp.kw:
+			m, ok := v.(*Map)
+			if !ok {
+				return nil, nil, errorAt(sp.exprPos(), errf("argument after ** must be a mapping, got %s", typeName(v)))
 			}
-			kw.Set(k.name, v)
+			if kw == nil {
+				kw = NewMap()
+			}
+			for i, k := range m.keys {
+				kw.Set(k, m.vals[i])
+			}
+		default:
+			items, err := iterate(v, describeExpr(sp.x))
+			if err != nil {
+				return nil, nil, errorAt(sp.exprPos(), err)
+			}
+			vals = append(vals, items...)
 		}
+	}
+	for _, k := range kwargs {
+		v, err := st.eval(k.v, sc)
+		if err != nil {
+			return nil, nil, err
+		}
+		if kw == nil {
+			kw = NewMap()
+		}
+		if _, dup := kw.Get(k.name); dup {
+			return nil, nil, errf("got multiple values for keyword argument %q", k.name)
+		}
+		kw.Set(k.name, v)
 	}
 	return vals, kw, nil
 }
@@ -876,7 +903,7 @@ func (st *state) binary(op string, l, r Value) (Value, error) {
 		}
 		return in == (op == "in"), nil
 	case "~":
-		s := toStr(l) + toStr(r)
+		s := concatStr(l) + concatStr(r)
 		return s, st.checkLen(len(s))
 	}
 	if u, ok := l.(Undefined); ok {
@@ -911,11 +938,11 @@ func (st *state) binary(op string, l, r Value) (Value, error) {
 				return newList(append(append(items, a.Items...), b.Items...)), nil
 			}
 		case string:
-			s := a + toStr(r)
+			s := a + concatStr(r)
 			return s, st.checkLen(len(s))
 		}
 		if b, ok := r.(string); ok {
-			s := toStr(l) + b
+			s := concatStr(l) + b
 			return s, st.checkLen(len(s))
 		}
 	case "*":
@@ -1173,6 +1200,8 @@ func walkExpr(x expr, f func(expr)) {
 			walkExpr(a, f)
 		}
 	case *unaryExpr:
+		walkExpr(x.x, f)
+	case *spreadExpr:
 		walkExpr(x.x, f)
 	case *binaryExpr:
 		walkExpr(x.l, f)

@@ -390,7 +390,10 @@ func (p *parser) parseArgs() ([]expr, []kwarg) {
 	var args []expr
 	var kwargs []kwarg
 	for !p.is(tRParen) {
-		if p.is(tIdent) && p.i+1 < len(p.toks) && p.toks[p.i+1].kind == tEquals {
+		if t := p.peek(); t != nil && (t.kind == tPower || (t.kind == tMultiplicative && t.val == "*")) {
+			p.i++
+			args = append(args, &spreadExpr{pos(t.pos), p.parseExpr(), t.kind == tPower})
+		} else if p.is(tIdent) && p.i+1 < len(p.toks) && p.toks[p.i+1].kind == tEquals {
 			nt := p.toks[p.i]
 			p.i += 2
 			for _, k := range kwargs {
@@ -402,7 +405,7 @@ func (p *parser) parseArgs() ([]expr, []kwarg) {
 		} else {
 			at := p.posHere()
 			x := p.parseExpr()
-			if len(kwargs) > 0 {
+			if len(kwargs) > 0 || hasSpread(args) {
 				p.fail(at, "positional argument follows keyword argument")
 			}
 			args = append(args, x)
@@ -414,6 +417,15 @@ func (p *parser) parseArgs() ([]expr, []kwarg) {
 	}
 	p.expect(tRParen, "')' or ','")
 	return args, kwargs
+}
+
+func hasSpread(args []expr) bool {
+	for _, a := range args {
+		if _, ok := a.(*spreadExpr); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *parser) parseExprSeq(primary bool) expr {

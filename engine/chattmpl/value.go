@@ -212,6 +212,33 @@ func toStr(v Value) string {
 	return fmt.Sprint(v)
 }
 
+// concatStr converts an operand of + or ~ to a string the way
+// @huggingface/jinja does (JavaScript's toString of the underlying value):
+// floats in shortest form ("1", not "1.0"), lists as their items joined by
+// "," (items printed as toStr, none as "null"), mappings as "[object Map]".
+func concatStr(v Value) string {
+	switch v := v.(type) {
+	case float64:
+		return jsNumber(v)
+	case *List:
+		parts := make([]string, len(v.Items))
+		for i, it := range v.Items {
+			switch it.(type) {
+			case nil:
+				parts[i] = "null"
+			case Undefined:
+				parts[i] = "undefined"
+			default:
+				parts[i] = toStr(it)
+			}
+		}
+		return strings.Join(parts, ",")
+	case *Map, *Namespace:
+		return "[object Map]"
+	}
+	return toStr(v)
+}
+
 // floatString prints a float as @huggingface/jinja does: integral values with
 // one decimal ("2.0"), others with JavaScript's shortest form.
 func floatString(f float64) string {
