@@ -27,7 +27,8 @@ func Read(r io.Reader, name string) ([]Conversation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	trimmed := bytes.TrimSpace(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a byte-order mark some editors add
+	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
 		return nil, fmt.Errorf("%s: empty file: expected an impetus JSON export or JSONL", name)
 	}
@@ -172,11 +173,11 @@ func parseJSONLLine(line []byte, now time.Time) (Conversation, error) {
 	}
 	if err := json.Unmarshal(line, &l); err != nil {
 		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return Conversation{}, fmt.Errorf("invalid JSON at column %d: %v", se.Offset, err)
-		}
 		if strings.Contains(err.Error(), "unexpected end of JSON input") {
 			return Conversation{}, errors.New("truncated JSON line")
+		}
+		if errors.As(err, &se) {
+			return Conversation{}, fmt.Errorf("invalid JSON at column %d: %v", se.Offset, err)
 		}
 		return Conversation{}, fmt.Errorf("not a {\"messages\":[{\"role\",\"content\"}]} line: %v", err)
 	}
