@@ -23,20 +23,13 @@ import (
 
 const testModelID = "tiny-llama"
 
-// llama2ChatTemplate is Llama-2-chat's template as published with the model.
-const llama2ChatTemplate = `{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}{% set system_message = false %}{% endif %}{% for message in loop_messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}{% if loop.index0 == 0 and system_message != false %}{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}`
-
 // newTestServer loads a tiny random-weight llama (real safetensors, the real
 // Llama 2 tokenizer and chat template) and serves it.
 func newTestServer(t *testing.T, configure func(*Server, *engine.Options)) (*httptest.Server, *Server) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), testModelID)
-	if err := testmodel.Write(dir, testmodel.Tiny("llama", "f32", 0)); err != nil {
+	if err := testmodel.WriteChat(dir, testmodel.Tiny("llama", "f32", 0)); err != nil {
 		t.Skipf("cannot write the test model (needs ../shared/testdata): %v", err)
-	}
-	// The Llama 2 tokenizer files carry no chat template; add Llama 2 chat's.
-	if err := os.WriteFile(filepath.Join(dir, "chat_template.jinja"), []byte(llama2ChatTemplate), 0o644); err != nil {
-		t.Fatal(err)
 	}
 	opts := engine.Options{Backend: "cpu", Threads: 2}
 	srv := &Server{Models: func() []registry.Entry { return []registry.Entry{{ID: testModelID, Path: dir}} }}

@@ -48,6 +48,10 @@ type Turn struct {
 	// active branch's last message: editing an earlier user turn (a new
 	// branch) or regenerating an earlier reply.
 	ParentID string
+	// EditOf is a user message this turn rewrites: User becomes its sibling
+	// (a new branch from the same point, the old branch kept) and the reply
+	// answers the new text.
+	EditOf string
 
 	MaxTokens    int
 	Sampling     engine.Sampling
@@ -157,6 +161,20 @@ func (r *Runner) conversation(ctx context.Context, t Turn) (*store.Conversation,
 // appendInputs stores Prior and User and returns the message the reply answers.
 func (r *Runner) appendInputs(ctx context.Context, convID string, t Turn, reply *Reply) (string, error) {
 	parent := t.ParentID
+	asRoot := false
+	if t.EditOf != "" {
+		old, err := r.Store.GetMessage(ctx, t.EditOf)
+		if err != nil {
+			return "", err
+		}
+		if old.Role != store.RoleUser || old.ConversationID != convID {
+			return "", fmt.Errorf("message %s is not a user message of this conversation: only your own messages can be edited", t.EditOf)
+		}
+		if t.User == "" {
+			return "", errors.New("editing a message needs its new text")
+		}
+		parent, asRoot = old.ParentID, old.ParentID == ""
+	}
 	appended := false
 	for _, m := range t.Prior {
 		role := store.Role(m.Role)
@@ -173,7 +191,7 @@ func (r *Runner) appendInputs(ctx context.Context, convID string, t Turn, reply 
 	}
 	if t.User != "" {
 		msg, err := r.Store.AppendMessage(ctx, store.NewMessage{
-			ConversationID: convID, ParentID: parent, Role: store.RoleUser, Content: t.User,
+			ConversationID: convID, ParentID: parent, AsRoot: asRoot, Role: store.RoleUser, Content: t.User,
 		})
 		if err != nil {
 			return "", err
