@@ -608,7 +608,7 @@ func (p *parser) parseUnary() expr {
 }
 
 func (p *parser) parseCall(fn expr) expr {
-	at := p.posHere()
+	at := fn.exprPos()
 	args, kwargs := p.parseArgs()
 	x := p.parseMember(&callExpr{pos(at), fn, args, kwargs})
 	if p.is(tLParen) {
