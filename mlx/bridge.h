@@ -62,6 +62,7 @@ typedef void (*mlx_error_handler_func)(const char* msg, void* data);
 	X(int, mlx_device_get_type, (mlx_device_type* t, mlx_device d), (t, d)) \
 	X(mlx_stream, mlx_stream_new, (void), ()) \
 	X(int, mlx_stream_free, (mlx_stream s), (s)) \
+	X(mlx_stream, mlx_default_cpu_stream_new, (void), ()) \
 	X(int, mlx_get_default_stream, (mlx_stream* s, mlx_device d), (s, d)) \
 	X(int, mlx_synchronize, (mlx_stream s), (s)) \
 	X(int, mlx_metal_is_available, (bool* res), (res)) \

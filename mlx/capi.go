@@ -144,6 +144,12 @@ func (l *library) init() error {
 	if err := check(C.mlx_get_default_stream(&l.stream, dev), "mlx_get_default_stream"); err != nil {
 		return err
 	}
+	// Loading from files runs on the CPU stream (MLX's Load has no GPU
+	// kernel); the arrays move to the GPU when first used there.
+	l.cpuStream = C.mlx_default_cpu_stream_new()
+	if l.cpuStream.ctx == nil {
+		return &Error{Op: "mlx_default_cpu_stream_new", Msg: takeError()}
+	}
 	return nil
 }
 

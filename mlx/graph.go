@@ -21,6 +21,9 @@ type graph struct {
 
 func newGraph(l *library) *graph { return &graph{l: l} }
 
+// cArray names the C array type for test files (which cannot use cgo).
+type cArray = C.mlx_array
+
 func isNull(a C.mlx_array) bool { return a.ctx == nil }
 
 func null() C.mlx_array { return C.mlx_array{} }

@@ -115,9 +115,10 @@ func candidates() (list []string, explicit bool) {
 
 // library is the process-wide MLX state: loaded once, used from one thread.
 type library struct {
-	info   Info
-	exec   *executor
-	stream C.mlx_stream // default stream of the default device
+	info      Info
+	exec      *executor
+	stream    C.mlx_stream // default stream of the default device
+	cpuStream C.mlx_stream // for loading files
 
 	freeMu  sync.Mutex
 	pending []C.mlx_array // released from other goroutines, freed on the MLX thread
