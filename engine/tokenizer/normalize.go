@@ -149,8 +149,11 @@ func (l *loader) normalizer(field string, m json.RawMessage) (normalizer, error)
 		if err != nil {
 			return nil, err
 		}
-		if pat == nil && lit == "" {
-			return nil, l.errf(field+".pattern", "empty pattern")
+		if _, ok := pat.(literalPattern); ok {
+			if lit == "" {
+				return nil, l.errf(field+".pattern", "empty pattern")
+			}
+			pat = nil // plain strings.ReplaceAll
 		}
 		return replaceNormalizer{pat: pat, literal: lit, content: *v.Content}, nil
 	case "Strip":
