@@ -19,6 +19,9 @@ type backendEntry struct {
 	factory BackendFactory
 	// priority orders "auto": the highest available backend wins.
 	priority int
+	// useForAuto, if set, says whether "auto" may pick this backend here
+	// (e.g. MLX only on a GPU: its CPU path is far slower than engine/cpu).
+	useForAuto func() (bool, string)
 }
 
 var (
@@ -33,9 +36,66 @@ var (
 // whose factory succeeds; the pure-Go "cpu" backend has priority 0 and is
 // always available.
 func RegisterBackend(name string, f BackendFactory, priority int) {
+	RegisterBackendAuto(name, f, priority, nil)
+}
+
+// RegisterBackendAuto is RegisterBackend with a predicate deciding whether
+// "auto" may choose the backend on this machine; the reason is logged.
+// Package main wires MLX with:
+//
+//	engine.RegisterBackendAuto("mlx", mlx.NewBackend, 10, mlx.AutoReason)
+//
+// An explicit --backend mlx still uses it whatever the predicate says.
+func RegisterBackendAuto(name string, f BackendFactory, priority int, useForAuto func() (bool, string)) {
 	backendsMu.Lock()
 	defer backendsMu.Unlock()
-	backends[name] = backendEntry{factory: f, priority: priority}
+	backends[name] = backendEntry{factory: f, priority: priority, useForAuto: useForAuto}
+}
+
+// AutoBackend names the backend "auto" would try first on this machine,
+// with the reasons other backends were passed over (for `impetus doctor`).
+func AutoBackend() (string, []string) {
+	cands, skipped := autoCandidates(snapshotBackends())
+	if len(cands) == 0 {
+		return "", skipped
+	}
+	return cands[0].name, skipped
+}
+
+type backendCand struct {
+	name string
+	backendEntry
+}
+
+func snapshotBackends() map[string]backendEntry {
+	backendsMu.Lock()
+	defer backendsMu.Unlock()
+	entries := make(map[string]backendEntry, len(backends))
+	for n, e := range backends {
+		entries[n] = e
+	}
+	return entries
+}
+
+// autoCandidates orders the backends "auto" may use, best first.
+func autoCandidates(entries map[string]backendEntry) (cands []backendCand, skipped []string) {
+	for n, e := range entries {
+		if e.useForAuto != nil {
+			if ok, why := e.useForAuto(); !ok {
+				skipped = append(skipped, n+": "+why)
+				continue
+			}
+		}
+		cands = append(cands, backendCand{n, e})
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].priority != cands[j].priority {
+			return cands[i].priority > cands[j].priority
+		}
+		return cands[i].name < cands[j].name
+	})
+	sort.Strings(skipped)
+	return cands, skipped
 }
 
 // Backends lists the registered backend names, "auto" first.
@@ -52,13 +112,7 @@ func Backends() []string {
 
 // newBackend creates the backend called name ("" and "auto" pick one).
 func newBackend(name string, threads int) (ops.Backend, error) {
-	backendsMu.Lock()
-	entries := make(map[string]backendEntry, len(backends))
-	for n, e := range backends {
-		entries[n] = e
-	}
-	backendsMu.Unlock()
-
+	entries := snapshotBackends()
 	if name != "" && name != "auto" {
 		e, ok := entries[name]
 		if !ok {
@@ -75,20 +129,7 @@ func newBackend(name string, threads int) (ops.Backend, error) {
 		}
 		return b, nil
 	}
-	type cand struct {
-		name string
-		backendEntry
-	}
-	var cands []cand
-	for n, e := range entries {
-		cands = append(cands, cand{n, e})
-	}
-	sort.Slice(cands, func(i, j int) bool {
-		if cands[i].priority != cands[j].priority {
-			return cands[i].priority > cands[j].priority
-		}
-		return cands[i].name < cands[j].name
-	})
+	cands, _ := autoCandidates(entries)
 	var errs []error
 	for _, c := range cands {
 		b, err := c.factory(threads)
