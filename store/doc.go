@@ -92,7 +92,9 @@
 //
 // Queries are plain words: store.FTSQuery sanitizes them (quoted "phrases" kept,
 // FTS5 operators and punctuation made literal), so no input is a syntax error; a
-// query with no words returns ErrEmptyQuery. All words must match.
+// query with no words returns ErrEmptyQuery. All words must match. A query that
+// matches more than SearchWindow (2000) messages is ranked among its newest
+// SearchWindow matches only, which bounds the cost of very common words.
 //
 // # Import
 //

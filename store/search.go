@@ -7,6 +7,10 @@ import (
 	"unicode"
 )
 
+// SearchWindow bounds how many matches of one query are ranked: when a query
+// matches more rows than this, only the newest SearchWindow are ranked by bm25.
+const SearchWindow = 2000
+
 // FTSQuery turns what a user typed into an FTS5 query that cannot be a syntax
 // error: every word becomes a quoted string (so AND/OR/NOT/NEAR, '*', ':', '^',
 // '-', parentheses and stray quotes are plain text), "double-quoted phrases" stay
@@ -104,6 +108,12 @@ func (s *Store) Search(ctx context.Context, query string, opts SearchOptions) ([
 		and = " AND " + strings.Join(filter, " AND ")
 	}
 
+	// Ranking cost grows with the number of matches (bm25 reads each match's
+	// positions), so a query matching very many rows, typically one very common
+	// word, is ranked among its SearchWindow newest matches only: rowids grow
+	// with insertion, and FTS5 walks a doclist backwards cheaply. That keeps the
+	// worst case bounded without changing results for selective queries.
+	//
 	// The best limit+offset of each index are merged: bm25 of titles and of
 	// bodies are on comparable scales (both lower-is-better), and titles are
 	// short, so a title hit naturally ranks high.
@@ -111,25 +121,29 @@ func (s *Store) Search(ctx context.Context, query string, opts SearchOptions) ([
 	q := `SELECT conversation_id, title, message_id, role, snip, rank, created_at FROM (
 		SELECT * FROM (
 			SELECT c.id AS conversation_id, c.title AS title, m.id AS message_id, m.role AS role,
-				snippet(messages_fts, 0, ?, ?, '…', ?) AS snip, messages_fts.rank AS rank, m.created_at AS created_at
+				snippet(messages_fts, 0, ?, ?, '…', ?) AS snip, bm25(messages_fts) AS rank, m.created_at AS created_at
 			FROM messages_fts
 			JOIN messages m ON m.seq = messages_fts.rowid
 			JOIN conversations c ON c.id = m.conversation_id
 			WHERE messages_fts MATCH ?` + and + `
-			ORDER BY messages_fts.rank LIMIT ?)
+			AND messages_fts.rowid >= coalesce((SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?
+				ORDER BY rowid DESC LIMIT 1 OFFSET ?), 0)
+			ORDER BY bm25(messages_fts) LIMIT ?)
 		UNION ALL
 		SELECT * FROM (
-			SELECT c.id, c.title, '', '', highlight(conversations_fts, 0, ?, ?), conversations_fts.rank, c.created_at
+			SELECT c.id, c.title, '', '', highlight(conversations_fts, 0, ?, ?), bm25(conversations_fts), c.created_at
 			FROM conversations_fts
 			JOIN conversations c ON c.seq = conversations_fts.rowid
 			WHERE conversations_fts MATCH ?` + and + `
-			ORDER BY conversations_fts.rank LIMIT ?)
+			AND conversations_fts.rowid >= coalesce((SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ?
+				ORDER BY rowid DESC LIMIT 1 OFFSET ?), 0)
+			ORDER BY bm25(conversations_fts) LIMIT ?)
 	) ORDER BY rank, created_at DESC LIMIT ? OFFSET ?`
 	args := []any{hs, he, tokens, match}
 	args = append(args, filterArgs...)
-	args = append(args, n, hs, he, match)
+	args = append(args, match, SearchWindow, n, hs, he, match)
 	args = append(args, filterArgs...)
-	args = append(args, n, limit, opts.Offset)
+	args = append(args, match, SearchWindow, n, limit, opts.Offset)
 
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
