@@ -31,6 +31,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/impetus-llm/impetus/engine/registry"
 )
 
 // DefaultEndpoint is the public hub; HF_ENDPOINT overrides it.
@@ -72,42 +74,24 @@ func FromEnv() *Client {
 	return c
 }
 
-// CacheDir is the Hugging Face hub cache directory the environment selects.
-func CacheDir() string {
-	if d := os.Getenv("HF_HUB_CACHE"); d != "" {
-		return d
-	}
-	if d := os.Getenv("HF_HOME"); d != "" {
-		return filepath.Join(d, "hub")
-	}
-	home, err := os.UserHomeDir()
-	if err != nil {
-		home = "."
-	}
-	return filepath.Join(home, ".cache", "huggingface", "hub")
-}
-
-var repoIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+// CacheDir is the Hugging Face hub cache directory the environment selects:
+// the same place the registry looks for models.
+func CacheDir() string { return registry.Options{}.HubCacheDir() }
 
 // ParseRef splits "ORG/NAME[@REV]" into repo id and revision (default "main").
 func ParseRef(ref string) (repo, revision string, err error) {
-	repo, revision, _ = strings.Cut(ref, "@")
-	if revision == "" {
-		revision = "main"
-	}
-	if !repoIDPattern.MatchString(repo) || strings.Contains(repo, "..") {
+	repo, revision, ok := registry.ParseHubID(ref)
+	if !ok {
 		return "", "", fmt.Errorf("%q is not a hub model id: want ORG/NAME or ORG/NAME@REVISION, e.g. mlx-community/Qwen2.5-0.5B-Instruct-4bit", ref)
 	}
-	if strings.ContainsAny(revision, "/\\") && !strings.HasPrefix(revision, "refs/") || strings.Contains(revision, "..") {
-		return "", "", fmt.Errorf("revision %q: want a branch, tag or commit", revision)
+	if revision == "" {
+		revision = "main"
 	}
 	return repo, revision, nil
 }
 
 // RepoDir is the cache folder of a model repository.
-func (c *Client) RepoDir(repo string) string {
-	return filepath.Join(c.CacheDir, "models--"+strings.ReplaceAll(repo, "/", "--"))
-}
+func (c *Client) RepoDir(repo string) string { return registry.RepoCacheDir(c.CacheDir, repo) }
 
 // remoteFile is one file of a repository as the hub lists it.
 type remoteFile struct {
