@@ -423,3 +423,30 @@ func TestIDsSortable(t *testing.T) {
 		t.Fatalf("%s !< %s", a, b)
 	}
 }
+
+// A query matching more than SearchWindow messages is ranked among its newest
+// SearchWindow matches; a selective query still reaches old messages.
+func TestSearchWindow(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	msgs := []Message{{Role: RoleUser, Content: "common common common common oldest-unique-word"}}
+	for i := 0; i < SearchWindow+200; i++ {
+		msgs = append(msgs, Message{Role: RoleAssistant, Content: fmt.Sprintf("common filler text number %d with more words to dilute", i)})
+	}
+	if _, err := s.ImportConversation(ctx, Conversation{Title: "window"}, msgs); err != nil {
+		t.Fatal(err)
+	}
+	hits, err := s.Search(ctx, "common", SearchOptions{Limit: 5})
+	if err != nil || len(hits) != 5 {
+		t.Fatalf("%+v %v", hits, err)
+	}
+	for _, h := range hits {
+		if strings.Contains(h.Snippet, "oldest") {
+			t.Fatalf("oldest match ranked although outside the window: %+v", h)
+		}
+	}
+	hits, err = s.Search(ctx, "oldest-unique-word", SearchOptions{})
+	if err != nil || len(hits) != 1 {
+		t.Fatalf("selective query lost the old message: %+v %v", hits, err)
+	}
+}

@@ -278,3 +278,33 @@ func TestCRUD(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOpenBadPaths(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Fatalf("directory as database: %v", err)
+	}
+	file := filepath.Join(dir, "plain")
+	os.WriteFile(file, nil, 0o644)
+	if _, err := Open(filepath.Join(file, "impetus.db")); err == nil || !strings.Contains(err.Error(), file) {
+		t.Fatalf("parent is a file: %v", err)
+	}
+	missing := filepath.Join(dir, "missing", "impetus.db")
+	if _, err := OpenReadOnly(missing); err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("read-only open of a missing file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); err == nil {
+		t.Fatal("OpenReadOnly created a directory")
+	}
+	if _, err := Open(""); err == nil {
+		t.Fatal("empty path accepted")
+	}
+	// An empty file is a valid empty database.
+	empty := filepath.Join(dir, "empty.db")
+	os.WriteFile(empty, nil, 0o644)
+	s, err := Open(empty)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+}
