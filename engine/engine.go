@@ -157,11 +157,7 @@ func (e *Engine) Close() error {
 	}
 	e.closed = true
 	e.mu.Unlock()
-	if err := e.slot.acquire(context.Background()); err != nil {
-		return err
-	}
-	e.slot.close()
-	defer e.slot.release()
+	e.slot.closeAndAcquire()
 	return e.unloadLocked()
 }
 

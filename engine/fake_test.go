@@ -125,7 +125,18 @@ func (m *scriptLM) forward(ctx context.Context, c kvCache, tokens []int32) ([]fl
 
 func nanValue() float64 { var z float64; return z / z }
 
-func (m *scriptLM) close() error { m.closed = true; return nil }
+func (m *scriptLM) close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	return nil
+}
+
+func (m *scriptLM) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}
 
 func (m *scriptLM) forwardCalls() []int {
 	m.mu.Lock()

@@ -380,3 +380,55 @@ func TestNoModel(t *testing.T) {
 		t.Fatalf("unknown backend: %v", err)
 	}
 }
+
+func TestCloseFailsQueuedAndWaitsForRunning(t *testing.T) {
+	gate := make(chan struct{})
+	lm := &scriptLM{next: scripted("ab")}
+	e := newFakeEngine(t, lm, Options{})
+	lm.gate = gate
+	running := make(chan *Result)
+	go func() {
+		res, _ := e.Generate(context.Background(), Request{Messages: userMsg("A")}, nil)
+		running <- res
+	}()
+	for e.Queued() != 0 || !slotBusy(e) {
+		time.Sleep(time.Millisecond)
+	}
+	queued := make(chan error)
+	go func() {
+		_, err := e.Generate(context.Background(), Request{Messages: userMsg("B")}, nil)
+		queued <- err
+	}()
+	for e.Queued() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error)
+	go func() { closed <- e.Close() }()
+	if err := <-queued; !errors.Is(err, ErrClosed) {
+		t.Fatalf("queued request: %v", err)
+	}
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a generation was running")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(gate)
+	if res := <-running; res == nil || res.Text != "ab" {
+		t.Fatalf("running request: %+v", res)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if !lm.isClosed() {
+		t.Fatal("model not closed")
+	}
+	if _, err := e.Generate(context.Background(), Request{Messages: userMsg("C")}, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+}
+
+func slotBusy(e *Engine) bool {
+	e.slot.mu.Lock()
+	defer e.slot.mu.Unlock()
+	return e.slot.busy
+}

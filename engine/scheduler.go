@@ -19,6 +19,7 @@ type slot struct {
 type waiter struct {
 	ready   chan struct{}
 	granted bool // set under mu when the slot is handed to this waiter
+	closed  bool // set under mu when the slot closed while this one waited
 }
 
 // acquire waits for the slot. It returns ErrQueueFull when maxQueue requests
@@ -47,13 +48,16 @@ func (s *slot) acquire(ctx context.Context) error {
 
 	select {
 	case <-w.ready:
-		if s.isClosed() {
-			s.release()
+		if w.closed {
 			return ErrClosed
 		}
 		return nil
 	case <-ctx.Done():
 		s.mu.Lock()
+		if w.closed {
+			s.mu.Unlock()
+			return ErrClosed
+		}
 		if w.granted {
 			// The slot arrived as the context ended: pass it on.
 			s.mu.Unlock()
@@ -93,15 +97,24 @@ func (s *slot) waiting() int {
 	return len(s.queue)
 }
 
-func (s *slot) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-// close makes every current and future waiter fail with ErrClosed.
-func (s *slot) close() {
+// closeAndAcquire fails every queued and future waiter with ErrClosed and
+// returns once the running holder (if any) has released the slot, leaving
+// it held for good.
+func (s *slot) closeAndAcquire() {
 	s.mu.Lock()
 	s.closed = true
+	for _, w := range s.queue {
+		w.closed = true
+		close(w.ready)
+	}
+	s.queue = nil
+	if !s.busy {
+		s.busy = true
+		s.mu.Unlock()
+		return
+	}
+	w := &waiter{ready: make(chan struct{})}
+	s.queue = append(s.queue, w)
 	s.mu.Unlock()
+	<-w.ready
 }
