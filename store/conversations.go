@@ -110,44 +110,58 @@ func (s *Store) ResolveMessageID(ctx context.Context, idOrPrefix string) (string
 }
 
 func (s *Store) resolve(ctx context.Context, table, what, idOrPrefix string) (string, error) {
-	id := strings.ToUpper(strings.TrimSpace(idOrPrefix))
-	if id == "" {
+	raw := strings.TrimSpace(idOrPrefix)
+	if raw == "" {
 		return "", fmt.Errorf("%w: empty %s id", ErrInvalid, what)
 	}
-	var full string
-	err := s.db.QueryRowContext(ctx, `SELECT id FROM `+table+` WHERE id = ?`, id).Scan(&full)
-	if err == nil {
-		return full, nil
+	// Exact first, as given (imported ids need not be ours), then upper-cased
+	// (ours are upper-case base32 and people type them in lower case).
+	candidates := []string{raw}
+	if up := strings.ToUpper(raw); up != raw {
+		candidates = append(candidates, up)
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return "", s.describe("read", err)
-	}
-	if len(id) < 4 || len(id) >= 26 || strings.ContainsAny(id, "%_") {
-		return "", fmt.Errorf("%s %s: %w", what, idOrPrefix, ErrNotFound)
-	}
-	// Ids are upper-case base32, so a range scan on the unique index finds prefixes.
-	rows, err := s.db.QueryContext(ctx, `SELECT id FROM `+table+` WHERE id >= ? AND id < ? ORDER BY id LIMIT 2`,
-		id, id+"\x7f")
-	if err != nil {
-		return "", s.describe("read", err)
-	}
-	defer rows.Close()
-	var found []string
-	for rows.Next() {
-		var f string
-		if err := rows.Scan(&f); err != nil {
+	for _, id := range candidates {
+		var full string
+		err := s.db.QueryRowContext(ctx, `SELECT id FROM `+table+` WHERE id = ?`, id).Scan(&full)
+		if err == nil {
+			return full, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
 			return "", s.describe("read", err)
 		}
-		found = append(found, f)
 	}
-	if err := rows.Err(); err != nil {
-		return "", s.describe("read", err)
+	if len(raw) < 4 {
+		return "", fmt.Errorf("%s %s: %w", what, idOrPrefix, ErrNotFound)
+	}
+	// A prefix: a range scan on the unique index.
+	found := map[string]bool{}
+	for _, id := range candidates {
+		rows, err := s.db.QueryContext(ctx, `SELECT id FROM `+table+` WHERE id >= ? AND id < ? ORDER BY id LIMIT 2`,
+			id, id+"\U0010FFFF")
+		if err != nil {
+			return "", s.describe("read", err)
+		}
+		for rows.Next() {
+			var f string
+			if err := rows.Scan(&f); err != nil {
+				rows.Close()
+				return "", s.describe("read", err)
+			}
+			found[f] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return "", s.describe("read", err)
+		}
 	}
 	switch len(found) {
 	case 0:
 		return "", fmt.Errorf("%s %s: %w", what, idOrPrefix, ErrNotFound)
 	case 1:
-		return found[0], nil
+		for f := range found {
+			return f, nil
+		}
 	}
 	return "", fmt.Errorf("%s id prefix %s matches several %ss: %w; give more characters", what, idOrPrefix, what, ErrAmbiguous)
 }

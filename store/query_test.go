@@ -127,7 +127,7 @@ func TestSearchBodiesAndTitles(t *testing.T) {
 		t.Fatalf("deleted conversation still found: %+v", hits)
 	}
 	for _, table := range []string{"messages_fts", "conversations_fts"} {
-		if _, err := s.DB().Exec(`INSERT INTO ` + table + `(` + table + `, rank) VALUES('integrity-check', 1)`); err != nil {
+		if _, err := s.db.Exec(`INSERT INTO ` + table + `(` + table + `, rank) VALUES('integrity-check', 1)`); err != nil {
 			t.Fatalf("%s integrity-check: %v", table, err)
 		}
 	}
@@ -182,13 +182,13 @@ func TestListPagination(t *testing.T) {
 	// Distinct activity times: conversation i active at base+i ms.
 	base := time.Now().UnixMilli() - 60_000
 	for i, id := range ids {
-		s.DB().Exec(`UPDATE conversations SET updated_at = ? WHERE id = ?`, base+int64(i), id)
+		s.db.Exec(`UPDATE conversations SET updated_at = ? WHERE id = ?`, base+int64(i), id)
 	}
 	// Older activity, but pinned: listed first.
 	s.SetPinned(ctx, ids[3], true)
 	s.SetArchived(ctx, ids[5], true)
 	// Same timestamp for two: the id breaks the tie deterministically.
-	s.DB().Exec(`UPDATE conversations SET updated_at = ? WHERE id IN (?, ?)`, base+100, ids[10], ids[11])
+	s.db.Exec(`UPDATE conversations SET updated_at = ? WHERE id IN (?, ?)`, base+100, ids[10], ids[11])
 	// Activity moves a conversation to the top.
 	mustAppend(t, s, ids[0], RoleUser, "new activity")
 
@@ -448,5 +448,34 @@ func TestSearchWindow(t *testing.T) {
 	hits, err = s.Search(ctx, "oldest-unique-word", SearchOptions{})
 	if err != nil || len(hits) != 1 {
 		t.Fatalf("selective query lost the old message: %+v %v", hits, err)
+	}
+}
+
+func TestResolveIDs(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	for _, id := range []string{"abc-lower-1", "abc-lower-2", "XYZ-upper"} {
+		if _, err := s.ImportConversation(ctx, Conversation{ID: id, Title: id}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for in, want := range map[string]string{"abc-lower-1": "abc-lower-1", "XYZ-upper": "XYZ-upper", "xyz-": "XYZ-upper", "XYZ-up": "XYZ-upper", "abc-lower-2": "abc-lower-2"} {
+		got, err := s.ResolveConversationID(ctx, in)
+		if err != nil || got != want {
+			t.Errorf("resolve %q = %q %v, want %q", in, got, err, want)
+		}
+	}
+	if _, err := s.ResolveConversationID(ctx, "abc-"); !errors.Is(err, ErrAmbiguous) {
+		t.Errorf("ambiguous prefix: %v", err)
+	}
+	if _, err := s.ResolveConversationID(ctx, "ab"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("short prefix: %v", err)
+	}
+	if _, err := s.ResolveConversationID(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing: %v", err)
+	}
+	c, _ := s.CreateConversation(ctx, NewConversation{})
+	if got, err := s.ResolveConversationID(ctx, strings.ToLower(c.ID[:12])); err != nil || got != c.ID {
+		t.Errorf("lower-case prefix of a generated id: %q %v", got, err)
 	}
 }

@@ -41,11 +41,6 @@ type Store struct {
 // Path returns the database file the store was opened on.
 func (s *Store) Path() string { return s.path }
 
-// DB exposes the underlying handle for tests and diagnostics in this package's
-// callers that need raw SQL (e.g. PRAGMA integrity_check). Other packages must use
-// the typed API: the schema is private to store.
-func (s *Store) DB() *sql.DB { return s.db }
-
 // Close releases the database.
 func (s *Store) Close() error { return s.db.Close() }
 

@@ -36,15 +36,15 @@ func TestMigrationsFromEmptyAndReopen(t *testing.T) {
 		t.Fatalf("schema version %d, want %d (>=1)", v, LatestSchemaVersion())
 	}
 	var mode string
-	if err := s.DB().QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+	if err := s.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 		t.Fatalf("journal_mode %q %v, want wal", mode, err)
 	}
 	var fk int
-	if err := s.DB().QueryRow(`PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
+	if err := s.db.QueryRow(`PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
 		t.Fatalf("foreign_keys %d %v, want 1", fk, err)
 	}
 	var timeout int
-	if err := s.DB().QueryRow(`PRAGMA busy_timeout`).Scan(&timeout); err != nil || timeout < 1000 {
+	if err := s.db.QueryRow(`PRAGMA busy_timeout`).Scan(&timeout); err != nil || timeout < 1000 {
 		t.Fatalf("busy_timeout %d %v", timeout, err)
 	}
 	c, err := s.CreateConversation(context.Background(), NewConversation{Title: "kept"})
@@ -61,7 +61,7 @@ func TestMigrationsFromEmptyAndReopen(t *testing.T) {
 		}
 		v2, _ := s.SchemaVersion()
 		var applied int
-		if err := s.DB().QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&applied); err != nil {
+		if err := s.db.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&applied); err != nil {
 			t.Fatal(err)
 		}
 		if v2 != v || applied != LatestSchemaVersion() {
@@ -94,7 +94,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.DB().Exec(`PRAGMA user_version = 999`); err != nil {
+	if _, err := s.db.Exec(`PRAGMA user_version = 999`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -267,7 +267,7 @@ func TestCRUD(t *testing.T) {
 		t.Fatalf("after delete: %v", err)
 	}
 	var left int
-	s.DB().QueryRow(`SELECT count(*) FROM messages`).Scan(&left)
+	s.db.QueryRow(`SELECT count(*) FROM messages`).Scan(&left)
 	if left != 0 {
 		t.Fatalf("%d messages survived their conversation", left)
 	}

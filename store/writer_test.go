@@ -405,8 +405,8 @@ func TestConcurrentProcesses(t *testing.T) {
 	}
 	defer f.Close()
 	var applied, convs int
-	f.DB().QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&applied)
-	f.DB().QueryRow(`SELECT count(*) FROM conversations`).Scan(&convs)
+	f.db.QueryRow(`SELECT count(*) FROM schema_migrations`).Scan(&applied)
+	f.db.QueryRow(`SELECT count(*) FROM conversations`).Scan(&convs)
 	if applied != LatestSchemaVersion() || convs != 2 {
 		t.Fatalf("fresh file raced: %d migrations applied, %d conversations", applied, convs)
 	}
