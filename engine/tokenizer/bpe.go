@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync"
@@ -44,20 +45,19 @@ type bpeModel struct {
 
 const spaceMark = "▁"
 
-func newBPE(l *loader, rm *rawModel, merges [][2]string) (*bpeModel, error) {
+func newBPE(l *loader, rm *rawModel, merges mergeSource) (*bpeModel, error) {
 	m := &bpeModel{
-		vocab:        make(map[string]int32, len(rm.Vocab)),
-		merges:       make(map[uint64]merge, len(merges)),
+		vocab:        rm.Vocab,
+		merges:       make(map[uint64]merge, len(rm.Vocab)*2),
 		unkID:        -1,
 		fuseUnk:      rm.FuseUnk,
 		byteFallback: rm.ByteFallback,
 		ignoreMerges: rm.IgnoreMerges,
 	}
-	for tok, id := range rm.Vocab {
+	for tok, id := range m.vocab {
 		if id < 0 || id > 1<<30 {
 			return nil, l.errf("model.vocab", "token %q has id %d out of range", tok, id)
 		}
-		m.vocab[tok] = int32(id)
 	}
 	if rm.ContinuingSubwordPrefix != nil {
 		m.contPrefix = *rm.ContinuingSubwordPrefix
@@ -72,26 +72,39 @@ func newBPE(l *loader, rm *rawModel, merges [][2]string) (*bpeModel, error) {
 		}
 		m.unkID = id
 	}
-	prefixLen := len(m.contPrefix)
-	for i, p := range merges {
-		a, okA := m.vocab[p[0]]
-		b, okB := m.vocab[p[1]]
-		if !okA || !okB {
-			missing := p[0]
-			if okA {
-				missing = p[1]
+	if merges != nil {
+		var mergeErr error
+		var buf []byte
+		err := merges(func(i int, pa, pb []byte) bool {
+			a, okA := m.vocab[string(pa)]
+			b, okB := m.vocab[string(pb)]
+			if !okA || !okB {
+				missing := pa
+				if okA {
+					missing = pb
+				}
+				mergeErr = l.errf(fmt.Sprintf("model.merges[%d]", i), "merge %q + %q uses %q, which is not in model.vocab", pa, pb, missing)
+				return false
 			}
-			return nil, l.errf(fmt.Sprintf("model.merges[%d]", i), "merge %q + %q uses %q, which is not in model.vocab", p[0], p[1], missing)
+			right := pb
+			if len(m.contPrefix) > 0 && bytes.HasPrefix(right, []byte(m.contPrefix)) {
+				right = right[len(m.contPrefix):]
+			}
+			buf = append(append(buf[:0], pa...), right...)
+			id, ok := m.vocab[string(buf)]
+			if !ok {
+				mergeErr = l.errf(fmt.Sprintf("model.merges[%d]", i), "merged token %q is not in model.vocab", buf)
+				return false
+			}
+			m.merges[pairKey(a, b)] = merge{rank: int32(i), id: id}
+			return true
+		})
+		if err == nil {
+			err = mergeErr
 		}
-		right := p[1]
-		if prefixLen > 0 && strings.HasPrefix(right, m.contPrefix) {
-			right = right[prefixLen:]
+		if err != nil {
+			return nil, err
 		}
-		id, ok := m.vocab[p[0]+right]
-		if !ok {
-			return nil, l.errf(fmt.Sprintf("model.merges[%d]", i), "merged token %q is not in model.vocab", p[0]+right)
-		}
-		m.merges[uint64(uint32(a))<<32|uint64(uint32(b))] = merge{rank: int32(i), id: id}
 	}
 	for b := 0; b < 256; b++ {
 		m.byteFallbackIDs[b] = -1

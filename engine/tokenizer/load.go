@@ -56,7 +56,7 @@ type rawAddedToken struct {
 
 type rawModel struct {
 	Type                    string           `json:"type"`
-	Vocab                   map[string]int64 `json:"vocab"`
+	Vocab                   map[string]int32 `json:"vocab"`
 	Merges                  json.RawMessage  `json:"merges"`
 	UnkToken                *string          `json:"unk_token"`
 	FuseUnk                 bool             `json:"fuse_unk"`
@@ -106,10 +106,6 @@ func FromJSON(tokenizerJSON, configJSON []byte) (*Tokenizer, error) {
 
 func parse(tokPath string, data []byte, cfgPath string, cfgData []byte) (*Tokenizer, error) {
 	l := &loader{file: tokPath}
-	var raw rawTokenizer
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, l.jsonErr("", err)
-	}
 	var cfg rawConfig
 	cl := &loader{file: cfgPath}
 	if len(bytes.TrimSpace(cfgData)) > 0 {
@@ -119,8 +115,46 @@ func parse(tokPath string, data []byte, cfgPath string, cfgData []byte) (*Tokeni
 	}
 
 	t := &Tokenizer{specialIDs: map[int32]bool{}}
-	if err := t.buildModel(l, raw.Model); err != nil {
-		return nil, err
+	var raw rawTokenizer
+	if fm, ok := fastParse(data); ok && fm.hasModel && fm.model.Vocab != nil && (fm.mergesRaw == nil || fastMerges(fm.mergesRaw, func(int, []byte, []byte) bool { return true })) {
+		raw = fm.top
+		merges := func(f func(i int, a, b []byte) bool) error {
+			fastMerges(fm.mergesRaw, f)
+			return nil
+		}
+		if fm.mergesRaw == nil {
+			merges = nil
+		}
+		if err := t.buildModel(l, &fm.model, merges); err != nil {
+			return nil, err
+		}
+	} else {
+		// encoding/json reads anything unusual and names what is wrong.
+		if err := json.Unmarshal(data, &raw); err != nil {
+			return nil, l.jsonErr("", err)
+		}
+		if isNull(raw.Model) {
+			return nil, l.errf("model", "missing: tokenizer.json needs a model")
+		}
+		var rm rawModel
+		if err := l.decode("model", raw.Model, &rm); err != nil {
+			return nil, err
+		}
+		pairs, err := l.parseMerges(rm.Merges)
+		if err != nil {
+			return nil, err
+		}
+		merges := func(f func(i int, a, b []byte) bool) error {
+			for i, p := range pairs {
+				if !f(i, []byte(p[0]), []byte(p[1])) {
+					break
+				}
+			}
+			return nil
+		}
+		if err := t.buildModel(l, &rm, merges); err != nil {
+			return nil, err
+		}
 	}
 	if err := t.buildAdded(l, raw.AddedTokens); err != nil {
 		return nil, err
@@ -146,6 +180,9 @@ func parse(tokPath string, data []byte, cfgPath string, cfgData []byte) (*Tokeni
 	t.prepareStream()
 	return t, nil
 }
+
+// mergeSource calls f with each merge's index and two parts until f returns false.
+type mergeSource func(f func(i int, a, b []byte) bool) error
 
 // jsonErr turns an encoding/json error into one naming the file and field.
 func (l *loader) jsonErr(prefix string, err error) error {

@@ -15,7 +15,6 @@
 package tokenizer
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -193,15 +192,8 @@ func (t *Tokenizer) SpecialEOSIDs() []int32 {
 	return out
 }
 
-// buildModel reads the "model" object (BPE only).
-func (t *Tokenizer) buildModel(l *loader, m json.RawMessage) error {
-	if isNull(m) {
-		return l.errf("model", "missing: tokenizer.json needs a model")
-	}
-	var rm rawModel
-	if err := l.decode("model", m, &rm); err != nil {
-		return err
-	}
+// buildModel builds the BPE model from the decoded "model" object.
+func (t *Tokenizer) buildModel(l *loader, rm *rawModel, merges mergeSource) error {
 	if rm.Type == "" && rm.Merges != nil {
 		rm.Type = "BPE"
 	}
@@ -211,14 +203,10 @@ func (t *Tokenizer) buildModel(l *loader, m json.RawMessage) error {
 	if rm.Vocab == nil {
 		return l.errf("model.vocab", "missing: a BPE model needs a vocab object")
 	}
-	merges, err := l.parseMerges(rm.Merges)
-	if err != nil {
-		return err
-	}
 	if rm.Dropout != nil && *rm.Dropout > 0 {
 		return l.errf("model.dropout", "BPE dropout %v is a training setting; inference needs null or 0", *rm.Dropout)
 	}
-	bm, err := newBPE(l, &rm, merges)
+	bm, err := newBPE(l, rm, merges)
 	if err != nil {
 		return err
 	}
