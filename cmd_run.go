@@ -59,6 +59,7 @@ type runOutput struct {
 	Tokens         []int32      `json:"tokens"`
 	FinishReason   string       `json:"finish_reason"`
 	StopString     string       `json:"stop_string,omitempty"`
+	Error          string       `json:"error,omitempty"` // with finish_reason "error"
 	Model          string       `json:"model"`
 	Usage          engine.Usage `json:"usage"`
 	Timings        runTimings   `json:"timings"`
@@ -300,6 +301,9 @@ existing conversation (its messages become the context).`,
 						PrefillTokensPerSec: res.Timings.PrefillTokensPerSec, DecodeMs: ms(res.Timings.Decode),
 						DecodeTokensPerSec: res.Timings.DecodeTokensPerSec, TotalMs: ms(res.Timings.Total),
 					},
+				}
+				if genErr != nil {
+					o.Error = genErr.Error()
 				}
 				if o.Tokens == nil {
 					o.Tokens = []int32{}

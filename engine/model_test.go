@@ -389,3 +389,42 @@ func TestRealLoadProgressAndSwap(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// TestQwenTokenizerSpecialsStop uses the real Qwen3 tokenizer and chat
+// template: <|im_end|> (a tokenizer special, not in config.json) ends a
+// generation, and template variables reach the template.
+func TestQwenTokenizerSpecialsStop(t *testing.T) {
+	td := testdataDir(t)
+	dir := t.TempDir()
+	spec := testmodel.Tiny("qwen3", "f32", 0)
+	spec.Vocab = 151936
+	spec.TokenizerDir = filepath.Join(td, "tokenizers", "qwen3")
+	if err := testmodel.Write(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	e := newRealEngine(t, dir, Options{})
+	info, _ := e.Loaded()
+	if !slices.Contains(info.EOSTokenIDs, 151645) || !info.ChatTemplate {
+		t.Fatalf("EOS ids %v (want <|im_end|> 151645), chat template %v", info.EOSTokenIDs, info.ChatTemplate)
+	}
+	req := Request{Messages: []Message{{Role: "user", Content: "Hi"}}, TemplateVars: map[string]any{"enable_thinking": false}}
+	p, err := e.Tokenize(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n"; p.Text != want {
+		t.Fatalf("rendered %q, want %q", p.Text, want)
+	}
+	if p.Tokens[0] != 151644 {
+		t.Fatalf("<|im_start|> is not one token: %v", p.Tokens[:4])
+	}
+	req.MaxTokens = 20
+	req.Sampling.LogitBias = map[int32]float32{151645: 1e4}
+	res, err := e.Generate(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.FinishReason != FinishStop || res.Text != "" || !slices.Equal(res.Tokens, []int32{151645}) {
+		t.Fatalf("want an immediate stop on <|im_end|>, got %s %q %v", res.FinishReason, res.Text, res.Tokens)
+	}
+}
