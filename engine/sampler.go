@@ -253,6 +253,37 @@ func selectTop(ids []int32, probs []float32, m int) {
 		}
 		return a < b
 	}
+	if m <= 512 {
+		// ids[:m] as a min-heap of the best seen so far: one compare per
+		// element for most of a large vocabulary.
+		less := func(i, j int) bool { return greater(ids[j], ids[i]) }
+		down := func(i int) {
+			for {
+				c := 2*i + 1
+				if c >= m {
+					return
+				}
+				if c+1 < m && less(c+1, c) {
+					c++
+				}
+				if !less(c, i) {
+					return
+				}
+				ids[i], ids[c] = ids[c], ids[i]
+				i = c
+			}
+		}
+		for i := m/2 - 1; i >= 0; i-- {
+			down(i)
+		}
+		for j := m; j < len(ids); j++ {
+			if greater(ids[j], ids[0]) {
+				ids[0], ids[j] = ids[j], ids[0]
+				down(0)
+			}
+		}
+		return
+	}
 	lo, hi := 0, len(ids)-1
 	for lo < hi {
 		mid := lo + (hi-lo)/2
