@@ -46,8 +46,10 @@ type Engine struct {
 	log  *slog.Logger
 	slot slot
 
-	// load turns a reference into a loaded model. Tests replace it.
-	load func(ctx context.Context, ref string, progress func(LoadProgress)) (*loaded, error)
+	// resolve turns a reference into a model directory; load loads that
+	// directory. Tests replace both.
+	resolve func(ref string) (string, error)
+	load    func(ctx context.Context, ref, dir string, progress func(LoadProgress)) (*loaded, error)
 
 	mu     sync.Mutex // guards cur and closed (cur changes only under slot)
 	cur    *loaded
@@ -86,6 +88,7 @@ func New(opts Options) (*Engine, error) {
 	case opts.PromptCaches > 0:
 		e.caches.max = opts.PromptCaches
 	}
+	e.resolve = e.resolveModel
 	e.load = e.loadModel
 	return e, nil
 }
@@ -179,6 +182,18 @@ func (e *Engine) ensureModel(ctx context.Context, ref string, progress func(Load
 	if cur != nil && (cur.info.Ref == ref || cur.info.Path == ref) {
 		return cur, nil
 	}
+	if progress != nil {
+		progress(LoadProgress{Stage: "resolve"})
+	}
+	// Resolve before touching the resident model: a reference that does not
+	// exist must not unload the one in use.
+	dir, err := e.resolve(ref)
+	if err != nil {
+		return nil, err
+	}
+	if cur != nil && cur.info.Path == dir {
+		return cur, nil
+	}
 	if cur != nil {
 		// Only one model is resident: free the old one before loading the
 		// new, so peak memory is one model.
@@ -187,7 +202,7 @@ func (e *Engine) ensureModel(ctx context.Context, ref string, progress func(Load
 		}
 	}
 	start := time.Now()
-	m, err := e.load(ctx, ref, progress)
+	m, err := e.load(ctx, ref, dir, progress)
 	if err != nil {
 		return nil, err
 	}

@@ -172,9 +172,10 @@ func newFakeEngine(t *testing.T, lm *scriptLM, opts Options) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.load = func(ctx context.Context, ref string, progress func(LoadProgress)) (*loaded, error) {
+	e.resolve = func(ref string) (string, error) { return "/fake/" + ref, nil }
+	e.load = func(ctx context.Context, ref, dir string, progress func(LoadProgress)) (*loaded, error) {
 		return &loaded{
-			info: ModelInfo{Ref: ref, Path: "/fake/" + ref, Arch: "fake", ContextLength: 128, VocabSize: fakeVocab, Backend: "fake"},
+			info: ModelInfo{Ref: ref, Path: dir, Arch: "fake", ContextLength: 128, VocabSize: fakeVocab, Backend: "fake"},
 			lm:   lm, tok: byteCodec{}, tmpl: lineTemplate{},
 			eos: map[int32]bool{fakeEOS: true},
 		}, nil

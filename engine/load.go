@@ -20,18 +20,18 @@ func init() {
 	RegisterBackend("cpu", func(threads int) (ops.Backend, error) { return cpu.New(threads), nil }, 0)
 }
 
-// loadModel resolves ref and loads it with the configured backend:
-// registry → modelfile → tokenizer + chat template → weights.
-func (e *Engine) loadModel(ctx context.Context, ref string, progress func(LoadProgress)) (*loaded, error) {
+// resolveModel finds the directory of a model reference.
+func (e *Engine) resolveModel(ref string) (string, error) {
+	return registry.Resolve(ref, registry.Options{ModelsDir: e.opts.ModelsDir, HFHome: e.opts.HFHome})
+}
+
+// loadModel loads the model directory dir (ref is how the caller named it):
+// modelfile → tokenizer + chat template → weights on the backend.
+func (e *Engine) loadModel(ctx context.Context, ref, dir string, progress func(LoadProgress)) (*loaded, error) {
 	report := func(stage, path string, frac float64) {
 		if progress != nil {
 			progress(LoadProgress{Stage: stage, Path: path, Fraction: frac})
 		}
-	}
-	report("resolve", "", 0)
-	dir, err := registry.Resolve(ref, registry.Options{ModelsDir: e.opts.ModelsDir, HFHome: e.opts.HFHome})
-	if err != nil {
-		return nil, err
 	}
 	return e.loadDir(ctx, ref, dir, report)
 }

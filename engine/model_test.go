@@ -428,3 +428,23 @@ func TestQwenTokenizerSpecialsStop(t *testing.T) {
 		t.Fatalf("want an immediate stop on <|im_end|>, got %s %q %v", res.FinishReason, res.Text, res.Tokens)
 	}
 }
+
+func TestBadReferenceKeepsResidentModel(t *testing.T) {
+	dir := tinyModel(t)
+	e := newRealEngine(t, dir, Options{})
+	_, err := e.Generate(context.Background(), Request{Model: filepath.Join(t.TempDir(), "missing"), Prompt: "hi", MaxTokens: 2}, nil)
+	if err == nil {
+		t.Fatal("a missing model generated")
+	}
+	if info, ok := e.Loaded(); !ok || info.Path != dir {
+		t.Fatalf("the resident model was unloaded by a bad reference: %+v %v", info, ok)
+	}
+	// The same directory under another spelling is not reloaded.
+	res, err := e.Generate(context.Background(), Request{Model: dir + "/", Prompt: "hi", MaxTokens: 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := e.Loaded(); info.LoadTime == 0 || res.Model != dir {
+		t.Fatalf("info %+v result model %q", info, res.Model)
+	}
+}

@@ -111,7 +111,8 @@ const (
 	EventStart EventKind = iota + 1
 	// EventToken: one generated token. Text is the new text it completes
 	// (possibly empty: a partial UTF-8 character, an EOS token, or text held
-	// back because it may begin a stop string).
+	// back because it may begin a stop string). The final flush of held-back
+	// text, if any, comes as an EventToken with Token -1.
 	EventToken
 	// EventDone: the last event; Result is set.
 	EventDone
