@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -239,5 +240,50 @@ func TestSelect(t *testing.T) {
 	}
 	if _, err := Select(ctx, st, Selection{}); err == nil {
 		t.Error("empty selection accepted")
+	}
+}
+
+// TestExportLarge goes through Export's bulk path (rows fetched by page,
+// loaders running ahead) and checks it against one-by-one loading.
+func TestExportLarge(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	convs := benchConversations(230)
+	for i := range convs {
+		convs[i].Messages = convs[i].Messages[:2]
+	}
+	if _, err := Import(ctx, st, convs); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := Select(ctx, st, Selection{All: true})
+	if err != nil || len(ids) != 230 {
+		t.Fatalf("%d ids, %v", len(ids), err)
+	}
+	var bulk, single bytes.Buffer
+	var last int
+	if err := Export(ctx, st, ids, &bulk, JSON, Options{}, func(done, total int) { last = done }); err != nil {
+		t.Fatal(err)
+	}
+	if last != 230 {
+		t.Errorf("progress ended at %d", last)
+	}
+	var each []Conversation
+	for _, id := range ids {
+		c, err := Load(ctx, st, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		each = append(each, *c)
+	}
+	if err := Write(&single, JSON, each, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if bulk.String() != single.String() {
+		t.Fatal("bulk export differs from loading one by one")
+	}
+	// An unknown id among many fails the export with its name.
+	err = Export(ctx, st, append(ids, "NOSUCHCONVERSATION"), io.Discard, JSONL, Options{}, nil)
+	if err == nil || !strings.Contains(err.Error(), "NOSUCHCONVERSATION") {
+		t.Errorf("unknown id: %v", err)
 	}
 }
