@@ -14,7 +14,8 @@ const (
 	defaultMaxSteps  = 200_000_000 // evaluated nodes and expressions
 	defaultMaxOutput = 256 << 20   // bytes of output, and of any one string built
 	maxCallDepth     = 256         // nested macro calls
-	maxRangeLen      = 1 << 22     // items range() may produce
+	maxRangeLen      = 1 << 22     // default for items range() and list * may produce
+	maxListLen       = 1 << 22     // items list.append/extend may grow a list to
 	maxValueDepth    = 256         // nesting compared by == / sort
 )
 
@@ -22,6 +23,7 @@ const (
 type state struct {
 	steps, maxSteps int64
 	out, maxOut     int64
+	maxItems        int // longest list range(), append and * may build
 	callDepth       int
 	now             func() time.Time
 	globals         map[string]Value
@@ -78,6 +80,12 @@ func (st *state) step() error {
 		return errf("template did not finish within %d evaluation steps (endless loop?)", st.maxSteps)
 	}
 	return nil
+}
+
+// stepN charges n steps at once, for work proportional to a list's length.
+func (st *state) stepN(n int) error {
+	st.steps += int64(n)
+	return st.step()
 }
 
 // checkLen guards the size of any string or list a template builds.
@@ -286,34 +294,11 @@ func (st *state) execFor(n *forNode, sc *scope, w *strings.Builder) error {
 		_, err := st.exec(n.els, loopScope, w)
 		return err
 	}
-	length := int64(len(items))
 	for i, it := range items {
-		loop := NewMap()
-		loop.Set("index", int64(i+1))
-		loop.Set("index0", int64(i))
-		loop.Set("revindex", length-int64(i))
-		loop.Set("revindex0", length-int64(i)-1)
-		loop.Set("first", i == 0)
-		loop.Set("last", i == len(items)-1)
-		loop.Set("length", length)
-		var prev, next Value = Undefined{Name: "loop.previtem"}, Undefined{Name: "loop.nextitem"}
-		if i > 0 {
-			prev = items[i-1]
+		if err := st.step(); err != nil {
+			return err
 		}
-		if i < len(items)-1 {
-			next = items[i+1]
-		}
-		loop.Set("previtem", prev)
-		loop.Set("nextitem", next)
-		loop.Set("depth", int64(1))
-		loop.Set("depth0", int64(0))
-		idx := i
-		loop.Set("cycle", &Func{Name: "loop.cycle", Call: func(_ *state, _ *scope, args []Value, _ *Map) (Value, error) {
-			if len(args) == 0 {
-				return nil, errf("loop.cycle needs at least one value")
-			}
-			return args[idx%len(args)], nil
-		}})
+		loop := &loopValue{items: items, i: i}
 		loopScope.vars["loop"] = loop
 		if err := bindTargets(loopScope, n.vars, n.tuple, it); err != nil {
 			return err
@@ -327,6 +312,67 @@ func (st *state) execFor(n *forNode, sc *scope, w *strings.Builder) error {
 		}
 	}
 	return nil
+}
+
+// loopValue is the `loop` variable of a for loop: index, index0, revindex,
+// revindex0, first, last, length, previtem, nextitem, depth, depth0, cycle().
+type loopValue struct {
+	items []Value
+	i     int
+}
+
+func (l *loopValue) attr(name string) (Value, bool) {
+	n := int64(len(l.items))
+	i := int64(l.i)
+	switch name {
+	case "index":
+		return i + 1, true
+	case "index0":
+		return i, true
+	case "revindex":
+		return n - i, true
+	case "revindex0":
+		return n - i - 1, true
+	case "first":
+		return i == 0, true
+	case "last":
+		return i == n-1, true
+	case "length":
+		return n, true
+	case "previtem":
+		if i > 0 {
+			return l.items[i-1], true
+		}
+		return Undefined{Name: "loop.previtem"}, true
+	case "nextitem":
+		if i < n-1 {
+			return l.items[i+1], true
+		}
+		return Undefined{Name: "loop.nextitem"}, true
+	case "depth":
+		return int64(1), true
+	case "depth0":
+		return int64(0), true
+	case "cycle":
+		idx := l.i
+		return &Func{Name: "loop.cycle", Call: func(_ *state, _ *scope, args []Value, _ *Map) (Value, error) {
+			if len(args) == 0 {
+				return nil, errf("loop.cycle needs at least one value")
+			}
+			return args[idx%len(args)], nil
+		}}, true
+	}
+	return nil, false
+}
+
+// asMap is the loop as a mapping, for printing it.
+func (l *loopValue) asMap() *Map {
+	m := NewMap()
+	for _, k := range []string{"index", "index0", "revindex", "revindex0", "first", "last", "length", "previtem", "nextitem"} {
+		v, _ := l.attr(k)
+		m.Set(k, v)
+	}
+	return m
 }
 
 func (st *state) execSet(n *setNode, sc *scope) error {
@@ -681,6 +727,12 @@ func getAttr(o, k Value) (Value, error) {
 				return v, nil
 			}
 		}
+	case *loopValue:
+		if ks, ok := k.(string); ok {
+			if v, ok := o.attr(ks); ok {
+				return v, nil
+			}
+		}
 	case *List:
 		switch kk := k.(type) {
 		case int64:
@@ -956,11 +1008,11 @@ func (st *state) binary(op string, l, r Value) (Value, error) {
 			return strings.Repeat(s, int(n)), nil
 		}
 		if lst, n, ok := repeatList(l, r); ok {
-			if n <= 0 {
+			if n <= 0 || len(lst.Items) == 0 {
 				return newList(nil), nil
 			}
-			if err := st.checkLen(len(lst.Items) * int(min(n, st.maxOut+1))); err != nil {
-				return nil, err
+			if int64(len(lst.Items))*min(n, int64(st.maxItems)+1) > int64(st.maxItems) {
+				return nil, errf("list of more than %d items", st.maxItems)
 			}
 			items := make([]Value, 0, len(lst.Items)*int(n))
 			for i := int64(0); i < n; i++ {

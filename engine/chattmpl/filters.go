@@ -85,6 +85,17 @@ func (st *state) callFilter(at int, name string, sc *scope, v Value, args []Valu
 	if !ok {
 		return nil, errorAt(at, errf("unknown filter %q", name))
 	}
+	switch x := v.(type) { // filters do work proportional to their operand
+	case *List:
+		err := st.stepN(len(x.Items))
+		if err != nil {
+			return nil, errorAt(at, err)
+		}
+	case string:
+		if err := st.stepN(len(x) / 64); err != nil {
+			return nil, errorAt(at, err)
+		}
+	}
 	r, err := fn(st, sc, v, args, kw)
 	if err != nil {
 		return nil, errorAt(at, errf("filter %s: %s", name, err.Error()))
@@ -677,7 +688,8 @@ func filterUnique(_ *state, _ *scope, v Value, args []Value, kw *Map) (Value, er
 	cs := truthy(arg(args, kw, 0, "case_sensitive", true))
 	attr := arg(args, kw, 1, "attribute", nil)
 	out := &List{}
-	var seen []Value
+	seenKey := map[any]bool{} // strings, integers, booleans, none
+	var seen []Value          // the rest, compared one by one
 	for _, it := range items {
 		k := it
 		if attr != nil {
@@ -686,15 +698,39 @@ func filterUnique(_ *state, _ *scope, v Value, args []Value, kw *Map) (Value, er
 		if s, ok := k.(string); ok && !cs {
 			k = strings.ToLower(s)
 		}
+		var hk any
+		switch x := k.(type) {
+		case string:
+			hk = "s" + x
+		case int64:
+			hk = x
+		case float64:
+			if x == math.Trunc(x) && math.Abs(x) < 1<<62 {
+				hk = int64(x)
+			} else {
+				hk = x
+			}
+		case bool:
+			hk = asInt(x)
+		case nil:
+			hk = struct{}{}
+		}
 		dup := false
-		for _, s := range seen {
-			if equal(s, k) {
-				dup = true
-				break
+		if hk != nil {
+			dup = seenKey[hk]
+			seenKey[hk] = true
+		} else {
+			for _, s := range seen {
+				if equal(s, k) {
+					dup = true
+					break
+				}
+			}
+			if !dup {
+				seen = append(seen, k)
 			}
 		}
 		if !dup {
-			seen = append(seen, k)
 			out.Items = append(out.Items, it)
 		}
 	}

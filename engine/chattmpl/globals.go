@@ -20,7 +20,7 @@ func globalFuncs() map[string]Value {
 	}
 }
 
-func fnRange(_ *state, _ *scope, args []Value, _ *Map) (Value, error) {
+func fnRange(st *state, _ *scope, args []Value, _ *Map) (Value, error) {
 	var start, stop, step int64 = 0, 0, 1
 	ints := make([]int64, len(args))
 	for i, a := range args {
@@ -50,8 +50,8 @@ func fnRange(_ *state, _ *scope, args []Value, _ *Map) (Value, error) {
 	case step < 0 && stop < start:
 		n = (start - stop - step - 1) / -step
 	}
-	if n > maxRangeLen || n < 0 {
-		return nil, errf("range of %d items is larger than the limit of %d", n, maxRangeLen)
+	if n > int64(st.maxItems) || n < 0 {
+		return nil, errf("range(%d, %d, %d) is longer than the limit of %d items", start, stop, step, st.maxItems)
 	}
 	l := &List{Items: make([]Value, n)}
 	for i := int64(0); i < n; i++ {

@@ -88,6 +88,8 @@ func writeJSON(b *strings.Builder, v Value, o jsonOpts, depth int) error {
 		b.WriteByte(']')
 	case *Namespace:
 		return writeJSONMap(b, v.Attrs, o, depth)
+	case *loopValue:
+		return writeJSONMap(b, v.asMap(), o, depth)
 	case *Map:
 		return writeJSONMap(b, v, o, depth)
 	default:

@@ -352,8 +352,8 @@ func listMethod(l *List, name string) *Func {
 			if len(args) != 1 {
 				return nil, errf("append() takes exactly one argument (%d given)", len(args))
 			}
-			if len(l.Items) >= maxRangeLen {
-				return nil, errf("append: list longer than %d items", maxRangeLen)
+			if len(l.Items) >= maxListLen {
+				return nil, errf("append: list longer than %d items", maxListLen)
 			}
 			l.Items = append(l.Items, args[0])
 			return nil, nil
@@ -367,8 +367,8 @@ func listMethod(l *List, name string) *Func {
 			if err != nil {
 				return nil, err
 			}
-			if len(l.Items)+len(items) > maxRangeLen {
-				return nil, errf("extend: list longer than %d items", maxRangeLen)
+			if len(l.Items)+len(items) > maxListLen {
+				return nil, errf("extend: list longer than %d items", maxListLen)
 			}
 			l.Items = append(l.Items, items...)
 			return nil, nil

@@ -48,6 +48,7 @@ type Template struct {
 	name  string // this template's name in such a list
 
 	maxSteps, maxOutput int64
+	maxItems            int
 }
 
 // Error is a template syntax or rendering error with its place in the
@@ -230,7 +231,10 @@ var nowFunc = time.Now
 func (t *Template) RenderVars(vars *Map) (string, error) { return t.render(vars) }
 
 func (t *Template) render(vars *Map) (string, error) {
-	st := &state{maxSteps: t.maxSteps, maxOut: t.maxOutput, now: nowFunc, globals: globals}
+	st := &state{maxSteps: t.maxSteps, maxOut: t.maxOutput, maxItems: t.maxItems, now: nowFunc, globals: globals}
+	if st.maxItems <= 0 {
+		st.maxItems = maxRangeLen
+	}
 	if st.maxSteps <= 0 {
 		st.maxSteps = defaultMaxSteps
 	}

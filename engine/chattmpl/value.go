@@ -157,6 +157,8 @@ func typeName(v Value) string {
 		return "namespace"
 	case *Func:
 		return "function"
+	case *loopValue:
+		return "loop"
 	}
 	return fmt.Sprintf("%T", v)
 }
@@ -200,6 +202,8 @@ func toStr(v Value) string {
 		return strconv.FormatInt(v, 10)
 	case float64:
 		return floatString(v)
+	case *loopValue:
+		return toStr(v.asMap())
 	case *List, *Map, *Namespace:
 		var b strings.Builder
 		if err := writeJSON(&b, v, jsonOpts{itemSep: ", ", keySep: ": ", undefinedLiteral: true}, 0); err != nil {
