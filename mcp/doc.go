@@ -1,0 +1,35 @@
+// Package mcp is impetus' Model Context Protocol server: it exposes the local
+// engine (generate, list_models) and the conversation history
+// (search_conversations, list_conversations, get_conversation,
+// export_conversation) as MCP tools, conversations and the model list as
+// resources, and two prompts, so that editors and agents can use a local
+// model and what was said before.
+//
+// It is built on github.com/mark3labs/mcp-go's protocol core
+// (server.MCPServer) with two transports of its own and one of mcp-go's:
+//
+//   - stdio (ServeStdio): newline-delimited JSON-RPC. Written here rather than
+//     taken from mcp-go so that every line on stdout is one JSON-RPC message
+//     written by one goroutine (progress notifications always precede the
+//     response they belong to), a request is cancelled the moment its
+//     notifications/cancelled is read, and a cancelled request gets no
+//     response, as the specification asks.
+//   - Streamable HTTP (HTTPHandler): mcp-go's StreamableHTTPServer behind a
+//     guard that checks Host and Origin against loopback names (DNS
+//     rebinding) and an optional bearer token.
+//
+// Both transports run every message through Server.HandleMessage, which
+// checks tool arguments against the tool's input schema before dispatch: a
+// wrong type, a missing or unknown argument is JSON-RPC -32602 naming the
+// field (mcp-go alone would report it as a tool error).
+//
+//	srv, err := mcp.New(mcp.Options{Engine: eng, Store: st, Models: list, DefaultModel: "..."})
+//	err = srv.ServeStdio(ctx, os.Stdin, os.Stdout)
+//	// or
+//	h, err := srv.HTTPHandler(mcp.HTTPOptions{Token: token})
+//
+// Generation goes through the engine (one resident model, loaded lazily by
+// the first generate, requests queued fairly); saving an exchange goes
+// through session.Runner, so a turn recorded over MCP is stored exactly as
+// one typed in the TUI.
+package mcp
