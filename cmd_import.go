@@ -51,6 +51,9 @@ a malformed file, or one of another export version, imports nothing.`,
 				if err != nil {
 					return err
 				}
+				if name == "-" {
+					name = "stdin"
+				}
 				all = append(all, parsed{name, convs})
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
