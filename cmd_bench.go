@@ -44,6 +44,9 @@ type benchReport struct {
 	Runs         []benchRun `json:"runs"`
 	Median       benchRun   `json:"median"`
 	PeakRSSBytes int64      `json:"peak_rss_bytes"`
+	// DecodeWeightGBPerSec is weights read per token × median decode tok/s:
+	// the memory bandwidth decoding uses (its ceiling is the machine's).
+	DecodeWeightGBPerSec float64 `json:"decode_weight_gb_per_sec"`
 }
 
 func newBenchCommand(a *app) *cobra.Command {
@@ -161,12 +164,14 @@ anything (written once to the cache directory): ` + strings.Join(syntheticNames(
 				PromptTokens:        promptTokens, GeneratedTokens: genTokens,
 			}
 			rep.PeakRSSBytes = peakRSS()
+			rep.DecodeWeightGBPerSec = float64(info.WeightBytes) * rep.Median.DecodeTokensPerSec / 1e9
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(rep)
 			}
 			fmt.Fprintf(a.stdout, "median  prefill %8.1f tok/s   decode %7.1f tok/s   ttft %7.1f ms\n", rep.Median.PrefillTokensPerSec, rep.Median.DecodeTokensPerSec, rep.Median.TTFTMs)
+			fmt.Fprintf(a.stdout, "decode  reads %.1f MB of weights per token: %.2f GB/s\n", float64(info.WeightBytes)/1e6, rep.DecodeWeightGBPerSec)
 			fmt.Fprintf(a.stdout, "peak RSS %.1f MB\n", float64(rep.PeakRSSBytes)/1e6)
 			return nil
 		},
