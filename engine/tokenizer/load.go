@@ -105,6 +105,11 @@ func FromJSON(tokenizerJSON, configJSON []byte) (*Tokenizer, error) {
 }
 
 func parse(tokPath string, data []byte, cfgPath string, cfgData []byte) (*Tokenizer, error) {
+	return parseWith(tokPath, data, cfgPath, cfgData, true)
+}
+
+// parseWith can turn the fast reader off (tests compare both readers).
+func parseWith(tokPath string, data []byte, cfgPath string, cfgData []byte, fast bool) (*Tokenizer, error) {
 	l := &loader{file: tokPath}
 	var cfg rawConfig
 	cl := &loader{file: cfgPath}
@@ -116,7 +121,11 @@ func parse(tokPath string, data []byte, cfgPath string, cfgData []byte) (*Tokeni
 
 	t := &Tokenizer{specialIDs: map[int32]bool{}}
 	var raw rawTokenizer
-	if fm, ok := fastParse(data); ok && fm.hasModel && fm.model.Vocab != nil && (fm.mergesRaw == nil || fastMerges(fm.mergesRaw, func(int, []byte, []byte) bool { return true })) {
+	var fm *fastModel
+	if fast {
+		fm, fast = fastParse(data)
+	}
+	if fast && fm.hasModel && fm.model.Vocab != nil && (fm.mergesRaw == nil || fastMerges(fm.mergesRaw, func(int, []byte, []byte) bool { return true })) {
 		raw = fm.top
 		merges := func(f func(i int, a, b []byte) bool) error {
 			fastMerges(fm.mergesRaw, f)
