@@ -41,7 +41,8 @@
 // Generate is synchronous: it waits its turn (FIFO), runs, and calls onEvent
 // from the calling goroutine. Run it in a goroutine to stay responsive (TUI),
 // or write SSE chunks from onEvent (API). A slow onEvent slows the model for
-// everyone: hand events off if the consumer may block.
+// everyone: hand events off if the consumer may block. onEvent must not call
+// Engine methods that wait for the model (Load, Generate, Unload, Close).
 //
 // Errors before the start — RequestError (errors.Is ErrInvalidRequest; Field
 // names the parameter), ContextLengthError (ErrContextLength: prompt plus
@@ -88,10 +89,13 @@
 // # Backends
 //
 // Options.Backend is "auto", "cpu" or another name registered with
-// RegisterBackend. engine/cpu registers "cpu". The MLX backend must not
-// import engine, so package main registers it:
+// RegisterBackend. The engine registers the pure-Go "cpu" backend itself. The
+// MLX backend must not import engine, so package main registers it, with a
+// predicate so that "auto" picks it only where it pays (a GPU):
 //
-//	engine.RegisterBackend("mlx", mlx.NewBackend, 10)
+//	engine.RegisterBackendAuto("mlx", mlx.NewBackend, 10, mlx.AutoReason)
 //
-// "auto" uses the highest-priority backend whose factory succeeds.
+// "auto" uses the highest-priority allowed backend whose factory succeeds;
+// AutoBackend tells which that is and why others were passed over (doctor).
+// Each loaded model gets its own backend instance, closed with the model.
 package engine
