@@ -187,3 +187,28 @@ func TestUnclosedFence(t *testing.T) {
 		}
 	}
 }
+
+func TestActiveLeafID(t *testing.T) {
+	c := fixture()
+	c.ActiveLeafID = "m4" // the user switched back to the first reply
+	var b bytes.Buffer
+	if err := Write(&b, JSONL, []Conversation{c}, Options{ActiveBranchOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Never paste") || strings.Contains(b.String(), "half a") {
+		t.Errorf("active branch ignores ActiveLeafID:\n%s", b.String())
+	}
+	b.Reset()
+	if err := Write(&b, Markdown, []Conversation{c}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	if strings.Index(md, "Never paste") > strings.Index(md, "## Branch 2") || strings.Index(md, "half a") < strings.Index(md, "## Branch 2") {
+		t.Errorf("markdown does not put the active branch first:\n%s", md)
+	}
+	// An active leaf with replies below it extends to the newest of them.
+	c.ActiveLeafID = "m3"
+	if p := c.ActivePath(); p[len(p)-1].ID != "m6" {
+		t.Errorf("active path ends at %s, want m6", p[len(p)-1].ID)
+	}
+}

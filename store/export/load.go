@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -223,4 +224,22 @@ func searchWithin(ctx context.Context, st *store.Store, query string, ids []stri
 		}
 	}
 	return out, nil
+}
+
+// Render returns one conversation from the store in format f, for callers
+// that want a string (the MCP export_conversation tool, the TUI's copy
+// action). id may be a unique prefix.
+func Render(ctx context.Context, st *store.Store, id string, f Format, opts Options) (string, error) {
+	if _, err := NewEncoder(io.Discard, f, opts); err != nil {
+		return "", err
+	}
+	c, err := Load(ctx, st, id)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := Write(&b, f, []Conversation{*c}, opts); err != nil {
+		return "", err
+	}
+	return b.String(), nil
 }

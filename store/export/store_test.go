@@ -287,3 +287,19 @@ func TestExportLarge(t *testing.T) {
 		t.Errorf("unknown id: %v", err)
 	}
 }
+
+func TestRender(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	id := liveConversation(t, st)
+	s, err := Render(ctx, st, id[:10], Markdown, Options{})
+	if err != nil || !strings.Contains(s, "title: \"Live 🚀\"") || !strings.Contains(s, "fmt.Println") {
+		t.Fatalf("Render: %v\n%s", err, s)
+	}
+	if _, err := Render(ctx, st, id, Format("doc"), Options{}); err == nil {
+		t.Error("unknown format accepted")
+	}
+	if _, err := Render(ctx, st, "NOPE1234", JSON, Options{}); err == nil || !strings.Contains(err.Error(), "NOPE1234") {
+		t.Errorf("unknown id: %v", err)
+	}
+}
