@@ -172,21 +172,25 @@ var endOfTurnTokens = []string{
 }
 
 // SpecialEOSIDs are the ids that end generation: the eos_token plus the known
-// end-of-turn tokens present in the vocabulary, sorted and unique.
+// end-of-turn tokens present as special added tokens, sorted and unique.
 func (t *Tokenizer) SpecialEOSIDs() []int32 {
 	seen := map[int32]bool{}
 	var out []int32
-	add := func(s string) {
-		if id, ok := t.TokenID(s); ok && !seen[id] {
+	add := func(id int32) {
+		if !seen[id] {
 			seen[id] = true
 			out = append(out, id)
 		}
 	}
-	if t.eosToken != "" {
-		add(t.eosToken)
+	if id, ok := t.TokenID(t.eosToken); ok && t.eosToken != "" {
+		add(id)
 	}
+	// Only special added tokens count: Qwen's and Gemma's vocabularies also
+	// hold "</s>" as ordinary text.
 	for _, s := range endOfTurnTokens {
-		add(s)
+		if id, ok := t.added.byContent[s]; ok && t.specialIDs[id] {
+			add(id)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
