@@ -131,9 +131,7 @@ func (b *Backend) floatActs(x *tensor, l *linear) *fact {
 func (b *Backend) matmulFloat(x, y *tensor, l *linear) {
 	f := b.floatActs(x, l)
 	T, in, out := x.rows, l.in, l.out
-	nb, ng := in/64, in/l.group
-	gb := l.group / 64
-	wpr := l.wordsPerRow
+	ng := in / l.group
 	chunk := (512 << 10) / (4 * in)
 	chunk = max(4, chunk&^3)
 	b.pool.parallel(out, 16, func(_, lo, hi int) {
@@ -141,23 +139,20 @@ func (b *Backend) matmulFloat(x, y *tensor, l *linear) {
 		for t0 := 0; t0 < T; t0 += chunk {
 			t1 := min(T, t0+chunk)
 			for o := lo; o < hi; o++ {
-				w := l.packed[o*wpr : (o+1)*wpr]
-				sc := l.scales[o*ng : (o+1)*ng]
-				bi := l.biases[o*ng : (o+1)*ng]
 				var bias float32
 				if l.bias != nil {
 					bias = l.bias[o]
 				}
 				t := t0
 				for ; t+4 <= t1; t += 4 {
-					qf4(l.fast, w, sc, bi, f.xd[t*in:], in, f.xsum[t*ng:], ng, nb, gb, &res)
+					qf4(l, o, f.xd[t*in:], in, f.xsum[t*ng:], ng, &res)
 					y.data[t*out+o] = res[0] + bias
 					y.data[(t+1)*out+o] = res[1] + bias
 					y.data[(t+2)*out+o] = res[2] + bias
 					y.data[(t+3)*out+o] = res[3] + bias
 				}
 				for ; t < t1; t++ {
-					y.data[t*out+o] = qf1(l.fast, w, sc, bi, f.xd[t*in:(t+1)*in], f.xsum[t*ng:(t+1)*ng], nb, gb) + bias
+					y.data[t*out+o] = qf1(l, o, f.xd[t*in:(t+1)*in], f.xsum[t*ng:(t+1)*ng]) + bias
 				}
 			}
 		}

@@ -82,36 +82,41 @@ func qdot4(k fastKind, w []uint32, sc, bi []float32, xq []int16, xqStride int, m
 	q8dot4AVX512(&w[0], &sc[0], &bi[0], &xq[0], xs, xsum, nb, gb, 2*xqStride, 4*metaStride, &out[0])
 }
 
-//go:noescape
-func q4f32dotAVX512(w *uint32, sc, bi *float32, x, xsum *float32, nb, gb int) float32
-
-//go:noescape
-func q8f32dotAVX512(w *uint32, sc, bi *float32, x, xsum *float32, nb, gb int) float32
-
-//go:noescape
-func q4f32dot4AVX512(w *uint32, sc, bi *float32, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
-
-//go:noescape
-func q8f32dot4AVX512(w *uint32, sc, bi *float32, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
-
-// qf1 runs the single-row float kernel.
-func qf1(k fastKind, w []uint32, sc, bi []float32, x, xsum []float32, nb, gb int) float32 {
+// qf1 runs the single-row float kernel on row o of l.
+func qf1(l *linear, o int, x, xsum []float32) float32 {
+	nb, gb := l.in/64, l.group/64
+	ng := nb / gb
 	_ = x[nb*64-1]
-	_ = xsum[nb/gb-1]
-	if k == fastQ4 {
-		return q4f32dotAVX512(&w[0], &sc[0], &bi[0], &x[0], &xsum[0], nb, gb)
+	_ = xsum[ng-1]
+	esz := 2
+	if l.sfmt == scaleF32 {
+		esz = 4
 	}
-	return q8f32dotAVX512(&w[0], &sc[0], &bi[0], &x[0], &xsum[0], nb, gb)
+	sc := unsafe.Pointer(&l.scRaw[o*ng*esz])
+	bi := unsafe.Pointer(&l.biRaw[o*ng*esz])
+	k := 0
+	if l.bits == 8 {
+		k = 1
+	}
+	return floatKernels1[k][l.sfmt](&l.packed[o*l.wordsPerRow], sc, bi, &x[0], &xsum[0], nb, gb)
 }
 
-// qf4 runs the four-row float kernel: x holds 4 rows xStride floats apart,
-// xsum 4 rows sumStride floats apart.
-func qf4(k fastKind, w []uint32, sc, bi []float32, x []float32, xStride int, xsum []float32, sumStride, nb, gb int, out *[4]float32) {
+// qf4 runs the four-row float kernel on row o of l: x holds 4 rows xStride
+// floats apart, xsum 4 rows sumStride floats apart.
+func qf4(l *linear, o int, x []float32, xStride int, xsum []float32, sumStride int, out *[4]float32) {
+	nb, gb := l.in/64, l.group/64
+	ng := nb / gb
 	_ = x[3*xStride+nb*64-1]
-	_ = xsum[3*sumStride+nb/gb-1]
-	if k == fastQ4 {
-		q4f32dot4AVX512(&w[0], &sc[0], &bi[0], &x[0], &xsum[0], nb, gb, 4*xStride, 4*sumStride, &out[0])
-		return
+	_ = xsum[3*sumStride+ng-1]
+	esz := 2
+	if l.sfmt == scaleF32 {
+		esz = 4
 	}
-	q8f32dot4AVX512(&w[0], &sc[0], &bi[0], &x[0], &xsum[0], nb, gb, 4*xStride, 4*sumStride, &out[0])
+	sc := unsafe.Pointer(&l.scRaw[o*ng*esz])
+	bi := unsafe.Pointer(&l.biRaw[o*ng*esz])
+	k := 0
+	if l.bits == 8 {
+		k = 1
+	}
+	floatKernels4[k][l.sfmt](&l.packed[o*l.wordsPerRow], sc, bi, &x[0], &xsum[0], nb, gb, 4*xStride, 4*sumStride, &out[0])
 }

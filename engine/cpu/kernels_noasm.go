@@ -25,15 +25,19 @@ func qdot4(k fastKind, w []uint32, sc, bi []float32, xq []int16, xqStride int, m
 	}
 }
 
-func qf1(k fastKind, w []uint32, sc, bi []float32, x, xsum []float32, nb, gb int) float32 {
-	if k == fastQ4 {
+func qf1(l *linear, o int, x, xsum []float32) float32 {
+	nb, gb := l.in/64, l.group/64
+	ng := nb / gb
+	w := l.packed[o*l.wordsPerRow : (o+1)*l.wordsPerRow]
+	sc, bi := l.scales[o*ng:(o+1)*ng], l.biases[o*ng:(o+1)*ng]
+	if l.bits == 4 {
 		return q4f32dotGo(w, sc, bi, x, xsum, nb, gb)
 	}
 	return q8f32dotGo(w, sc, bi, x, xsum, nb, gb)
 }
 
-func qf4(k fastKind, w []uint32, sc, bi []float32, x []float32, xStride int, xsum []float32, sumStride, nb, gb int, out *[4]float32) {
+func qf4(l *linear, o int, x []float32, xStride int, xsum []float32, sumStride int, out *[4]float32) {
 	for t := 0; t < 4; t++ {
-		out[t] = qf1(k, w, sc, bi, x[t*xStride:], xsum[t*sumStride:], nb, gb)
+		out[t] = qf1(l, o, x[t*xStride:], xsum[t*sumStride:])
 	}
 }

@@ -1,9 +1,12 @@
 package cpu
 
 import (
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/impetus-llm/impetus/engine/ops"
 )
 
 func randF32(r *rand.Rand, n int) []float32 {
@@ -131,48 +134,103 @@ func TestDequantAllBits(t *testing.T) {
 // four rows) against the portable kernels and plain dequantization.
 func TestFloatQuantKernelsMatchPortable(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, bits := range []int{4, 8} {
-		for _, group := range []int{64, 128, 256} {
-			for _, in := range []int{256, 896, 4864 - 4864%group} {
-				if in%group != 0 {
-					continue
-				}
-				kind, goDot := fastQ4, q4f32dotGo
-				if bits == 8 {
-					kind, goDot = fastQ8, q8f32dotGo
-				}
-				w, sc, bi := randQuantRow(r, in, bits, group)
-				nb, ng := in/64, in/group
-				xd := make([]float32, 4*in)
-				xsum := make([]float32, 4*ng)
-				xs := make([][]float32, 4)
-				for tk := range xs {
-					xs[tk] = randF32(r, in)
-					dst := xd[tk*in : (tk+1)*in]
-					copy(dst, xs[tk])
-					prepActsF32(xs[tk], group, bits == 4, dst, xsum[tk*ng:(tk+1)*ng])
-				}
-				deq := make([]float32, in)
-				dequantRow(deq, w, sc, bi, bits, group)
-				var four [4]float32
-				qf4(kind, w, sc, bi, xd, in, xsum, ng, nb, group/64, &four)
-				for tk := range xs {
-					x, s := xd[tk*in:(tk+1)*in], xsum[tk*ng:(tk+1)*ng]
-					want := goDot(w, sc, bi, x, s, nb, group/64)
-					got := qf1(kind, w, sc, bi, x, s, nb, group/64)
-					exact := dotF32Go(deq, xs[tk])
-					// tolerance relative to the sum of |terms| (cancellation)
-					var mag float32
-					for i := range deq {
-						mag += float32(math.Abs(float64(deq[i] * xs[tk][i])))
+	for _, sdt := range []ops.DType{ops.F32, ops.BF16, ops.F16} {
+		for _, bits := range []int{4, 8} {
+			for _, group := range []int{64, 128, 256} {
+				for _, in := range []int{256, 896, 4864 - 4864%group} {
+					if in%group != 0 {
+						continue
 					}
-					mag = max(mag, float32(math.Abs(float64(sc[0]*xsum[tk*ng]))))
-					tol := func(a, b float32) bool { return math.Abs(float64(a-b)) <= 1e-5*float64(mag) }
-					if !tol(got, want) || !tol(four[tk], want) || !tol(want, exact) {
-						t.Errorf("bits=%d group=%d in=%d token %d: simd %v, simd4 %v, portable %v, dequantized %v", bits, group, in, tk, got, four[tk], want, exact)
+					const out = 3
+					l := randQuantLinear(t, r, out, in, bits, group, sdt)
+					nb, ng := in/64, in/group
+					goDot := q4f32dotGo
+					if bits == 8 {
+						goDot = q8f32dotGo
+					}
+					xd := make([]float32, 4*in)
+					xsum := make([]float32, 4*ng)
+					xs := make([][]float32, 4)
+					for tk := range xs {
+						xs[tk] = randF32(r, in)
+						dst := xd[tk*in : (tk+1)*in]
+						copy(dst, xs[tk])
+						prepActsF32(xs[tk], group, bits == 4, dst, xsum[tk*ng:(tk+1)*ng])
+					}
+					deq := make([]float32, in)
+					for o := 0; o < out; o++ {
+						l.rowF32(o, deq)
+						var four [4]float32
+						qf4(l, o, xd, in, xsum, ng, &four)
+						for tk := range xs {
+							x, s := xd[tk*in:(tk+1)*in], xsum[tk*ng:(tk+1)*ng]
+							want := goDot(l.packed[o*l.wordsPerRow:(o+1)*l.wordsPerRow], l.scales[o*ng:(o+1)*ng], l.biases[o*ng:(o+1)*ng], x, s, nb, group/64)
+							got := qf1(l, o, x, s)
+							exact := dotF32Go(deq, xs[tk])
+							// tolerance relative to the sum of |terms| (cancellation)
+							var mag float32
+							for i := range deq {
+								mag += float32(math.Abs(float64(deq[i] * xs[tk][i])))
+							}
+							tol := func(a, b float32) bool { return math.Abs(float64(a-b)) <= 1e-5*float64(mag) }
+							if !tol(got, want) || !tol(four[tk], want) || !tol(want, exact) {
+								t.Errorf("%s bits=%d group=%d in=%d row %d token %d: simd %v, simd4 %v, portable %v, dequantized %v", sdt, bits, group, in, o, tk, got, four[tk], want, exact)
+							}
+						}
 					}
 				}
 			}
 		}
 	}
+}
+
+// randQuantLinear builds a quantized linear through the real loader, with
+// scales and biases stored as sdt.
+func randQuantLinear(t testing.TB, r *rand.Rand, out, in, bits, group int, sdt ops.DType) *linear {
+	words := make([]byte, out*in*bits/8)
+	for i := range words {
+		words[i] = byte(r.Uint32())
+	}
+	enc := func(v []float32) []byte {
+		var b []byte
+		for _, f := range v {
+			switch sdt {
+			case ops.F32:
+				b = binary.LittleEndian.AppendUint32(b, math.Float32bits(f))
+			case ops.BF16:
+				b = binary.LittleEndian.AppendUint16(b, uint16(math.Float32bits(f)>>16))
+			default:
+				b = binary.LittleEndian.AppendUint16(b, f32ToF16Test(f))
+			}
+		}
+		return b
+	}
+	ng := out * in / group
+	sc, bi := make([]float32, ng), make([]float32, ng)
+	for i := range sc {
+		sc[i] = 0.01 + 0.02*r.Float32()
+		bi[i] = -0.1 + 0.05*float32(r.NormFloat64())
+	}
+	spec := ops.LinearSpec{
+		Weight: &ops.Raw{Name: "w", DType: ops.U32, Shape: []int{out, in * bits / 32}, Data: words},
+		Scales: &ops.Raw{Name: "s", DType: sdt, Shape: []int{out, in / group}, Data: enc(sc)},
+		Biases: &ops.Raw{Name: "b", DType: sdt, Shape: []int{out, in / group}, Data: enc(bi)},
+		Quant:  &ops.Quant{Bits: bits, GroupSize: group},
+	}
+	l, err := loadLinear(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// f32ToF16Test converts values in the normal half range (truncating).
+func f32ToF16Test(f float32) uint16 {
+	u := math.Float32bits(f)
+	sign := uint16(u>>16) & 0x8000
+	exp := int((u>>23)&0xff) - 127 + 15
+	if exp <= 0 {
+		return sign
+	}
+	return sign | uint16(exp)<<10 | uint16((u>>13)&0x3ff)
 }

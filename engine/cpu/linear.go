@@ -2,6 +2,7 @@ package cpu
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/impetus-llm/impetus/engine/ops"
 )
@@ -21,7 +22,9 @@ type linear struct {
 	bits, group    int
 	wordsPerRow    int
 	packed         []uint32  // [out*wordsPerRow]
-	scales, biases []float32 // [out*in/group]
+	scales, biases []float32 // [out*in/group], widened (portable kernels)
+	sfmt           int       // stored type of scales/biases: scaleF32, scaleBF16, scaleF16
+	scRaw, biRaw   []byte    // scales/biases as stored (SIMD kernels read these)
 
 	bias []float32 // additive bias [out], nil if none
 
@@ -38,7 +41,7 @@ func (l *linear) weightBytes() int {
 	case ops.F16, ops.BF16:
 		return 2 * len(l.u16)
 	}
-	return 4*len(l.packed) + 4*len(l.scales) + 4*len(l.biases)
+	return 4*len(l.packed) + len(l.scRaw) + len(l.biRaw)
 }
 
 func loadLinear(s ops.LinearSpec) (*linear, error) {
@@ -101,6 +104,23 @@ func loadLinear(s ops.LinearSpec) (*linear, error) {
 		if l.biases, err = widen(s.Biases); err != nil {
 			return nil, err
 		}
+		l.scRaw, l.biRaw = s.Scales.Data, s.Biases.Data
+		if s.Scales.DType != s.Biases.DType {
+			return nil, fmt.Errorf("%s: tensors %s and %s have different dtypes %s and %s", w.File, s.Scales.Name, s.Biases.Name, s.Scales.DType, s.Biases.DType)
+		}
+		switch s.Scales.DType {
+		case ops.F32:
+			l.sfmt = scaleF32
+		case ops.BF16:
+			l.sfmt = scaleBF16
+		default:
+			l.sfmt = scaleF16
+		}
+		for i, v := range l.scales {
+			if v != v || math.IsInf(float64(v), 0) || l.biases[i] != l.biases[i] || math.IsInf(float64(l.biases[i]), 0) {
+				return nil, fmt.Errorf("%s: quantized tensor %s has a non-finite scale or bias in group %d: the file is corrupt", w.File, w.Name, i)
+			}
+		}
 		l.dtype = ops.U32
 		l.bits, l.group = q.Bits, q.GroupSize
 		l.packed = asU32(w.Data)
@@ -117,6 +137,13 @@ func loadLinear(s ops.LinearSpec) (*linear, error) {
 	l.fast = chooseFast(l)
 	return l, nil
 }
+
+// Stored types of quantization scales and biases.
+const (
+	scaleF32 = iota
+	scaleBF16
+	scaleF16
+)
 
 // widen returns a float32 copy (never a view: the caller may keep it past
 // the file's lifetime and the copy is small).
@@ -164,7 +191,39 @@ func bf16RowToF32(dst []float32, src []uint16) {
 // dequantRow expands one packed row: dst[i] = scale[g]·q[i] + bias[g].
 func dequantRow(dst []float32, words []uint32, scales, biases []float32, bits, group int) {
 	switch bits {
-	case 2, 4, 8:
+	case 4:
+		wordsPerGroup := group / 8
+		for g := range scales {
+			s, b := scales[g], biases[g]
+			ws := words[g*wordsPerGroup : (g+1)*wordsPerGroup]
+			d := dst[g*group : (g+1)*group]
+			for i, w := range ws {
+				e := d[i*8 : i*8+8 : i*8+8]
+				e[0] = s*float32(w&15) + b
+				e[1] = s*float32(w>>4&15) + b
+				e[2] = s*float32(w>>8&15) + b
+				e[3] = s*float32(w>>12&15) + b
+				e[4] = s*float32(w>>16&15) + b
+				e[5] = s*float32(w>>20&15) + b
+				e[6] = s*float32(w>>24&15) + b
+				e[7] = s*float32(w>>28) + b
+			}
+		}
+	case 8:
+		wordsPerGroup := group / 4
+		for g := range scales {
+			s, b := scales[g], biases[g]
+			ws := words[g*wordsPerGroup : (g+1)*wordsPerGroup]
+			d := dst[g*group : (g+1)*group]
+			for i, w := range ws {
+				e := d[i*4 : i*4+4 : i*4+4]
+				e[0] = s*float32(w&255) + b
+				e[1] = s*float32(w>>8&255) + b
+				e[2] = s*float32(w>>16&255) + b
+				e[3] = s*float32(w>>24) + b
+			}
+		}
+	case 2:
 		per := 32 / bits
 		mask := uint32(1)<<bits - 1
 		wordsPerGroup := group / per
