@@ -112,6 +112,11 @@ func (b *Backend) LoadVector(r *ops.Raw, addOne bool) (ops.Vector, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i, f := range w {
+		if f != f || math.IsInf(float64(f), 0) {
+			return nil, fmt.Errorf("%s: tensor %s holds a non-finite value (%v at index %d): the file is corrupt", r.File, r.Name, f, i)
+		}
+	}
 	if addOne {
 		for i := range w {
 			w[i]++
