@@ -349,3 +349,29 @@ func BenchmarkListConversations10kAllPages(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*180)/1000, "ms/page")
 }
+
+// BenchmarkAppendMessage: one AppendMessage (a user turn: its own immediate
+// transaction, FTS trigger, active-leaf update, read back) per op.
+func BenchmarkAppendMessage(b *testing.B) {
+	s, err := Open(benchPath(b, fmt.Sprintf("append-%d.db", b.N)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	c := newCorpus(5)
+	texts := make([]string, 512)
+	for i := range texts {
+		texts[i] = c.text(40 + c.rng.Intn(80))
+	}
+	conv, _ := s.CreateConversation(ctx, NewConversation{Title: "bench"})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%100 == 99 {
+			conv, _ = s.CreateConversation(ctx, NewConversation{Title: "bench"})
+		}
+		if _, err := s.AppendMessage(ctx, NewMessage{ConversationID: conv.ID, Role: RoleUser, Content: texts[i%512]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -479,3 +479,41 @@ func TestResolveIDs(t *testing.T) {
 		t.Errorf("lower-case prefix of a generated id: %q %v", got, err)
 	}
 }
+
+// Archived conversations holding the best matches must not crowd out the
+// unarchived ones (the ranking stage over-fetches until enough survive).
+func TestSearchSkipsArchivedBestMatches(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	var msgs []Message
+	for i := 0; i < 60; i++ {
+		msgs = append(msgs, Message{Role: RoleUser, Content: "zebra zebra zebra"})
+	}
+	if _, err := s.ImportConversation(ctx, Conversation{Title: "archived zoo", Archived: true}, msgs); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.CreateConversation(ctx, NewConversation{Title: "live"})
+	for i := 0; i < 5; i++ {
+		mustAppend(t, s, c.ID, RoleUser, fmt.Sprintf("a long message mentioning one zebra among many other words number %d", i))
+	}
+	hits, err := s.Search(ctx, "zebra", SearchOptions{Limit: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 5 {
+		t.Fatalf("got %d hits, want the 5 unarchived: %+v", len(hits), hits)
+	}
+	for _, h := range hits {
+		if h.ConversationID != c.ID {
+			t.Fatalf("archived hit returned: %+v", h)
+		}
+	}
+	hits, _ = s.Search(ctx, "zebra", SearchOptions{Limit: 100, Archived: OnlyArchived})
+	if len(hits) != 60 {
+		t.Fatalf("OnlyArchived: %d hits, want 60", len(hits))
+	}
+	hits, _ = s.Search(ctx, "zebra", SearchOptions{Limit: 3, Offset: 60, Archived: IncludeArchived})
+	if len(hits) != 3 || hits[0].ConversationID != c.ID {
+		t.Fatalf("paging past the archived hits: %+v", hits)
+	}
+}

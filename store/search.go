@@ -3,12 +3,18 @@ package store
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"unicode"
 )
 
 // SearchWindow bounds how many matches of one query are ranked: when a query
 // matches more rows than this, only the newest SearchWindow are ranked by bm25.
+// Ranking reads every candidate's position list, so without a bound a very
+// common word would cost time proportional to the whole history; rowids grow
+// with insertion and FTS5 walks a doclist backwards cheaply, so "the newest
+// SearchWindow matches" is found from the index alone. Selective queries (fewer
+// matches than the window) are unaffected.
 const SearchWindow = 2000
 
 // FTSQuery turns what a user typed into an FTS5 query that cannot be a syntax
@@ -87,65 +93,199 @@ func (s *Store) Search(ctx context.Context, query string, opts SearchOptions) ([
 		tokens = 64
 	}
 
-	var filter []string
-	var filterArgs []any
-	switch opts.Archived {
-	case ExcludeArchived:
-		filter = append(filter, "c.archived = 0")
-	case OnlyArchived:
-		filter = append(filter, "c.archived = 1")
-	}
+	var convID string
 	if opts.ConversationID != "" {
 		full, err := s.ResolveConversationID(ctx, opts.ConversationID)
 		if err != nil {
 			return nil, err
 		}
-		filter = append(filter, "c.id = ?")
-		filterArgs = append(filterArgs, full)
+		convID = full
 	}
-	and := ""
-	if len(filter) > 0 {
-		and = " AND " + strings.Join(filter, " AND ")
-	}
-
-	// Ranking cost grows with the number of matches (bm25 reads each match's
-	// positions), so a query matching very many rows, typically one very common
-	// word, is ranked among its SearchWindow newest matches only: rowids grow
-	// with insertion, and FTS5 walks a doclist backwards cheaply. That keeps the
-	// worst case bounded without changing results for selective queries.
-	//
-	// The best limit+offset of each index are merged: bm25 of titles and of
-	// bodies are on comparable scales (both lower-is-better), and titles are
-	// short, so a title hit naturally ranks high.
 	n := limit + opts.Offset
-	q := `SELECT conversation_id, title, message_id, role, snip, rank, created_at FROM (
-		SELECT * FROM (
-			SELECT c.id AS conversation_id, c.title AS title, m.id AS message_id, m.role AS role,
-				snippet(messages_fts, 0, ?, ?, '…', ?) AS snip, bm25(messages_fts) AS rank, m.created_at AS created_at
+	marks := snippetMarks{start: hs, end: he, tokens: tokens}
+	hits, err := s.searchMessages(ctx, match, n, convID, opts.Archived, marks)
+	if err != nil {
+		return nil, err
+	}
+	titles, err := s.searchTitles(ctx, match, n, convID, opts.Archived, marks)
+	if err != nil {
+		return nil, err
+	}
+	// Merge the best n of each index. bm25 of titles and of bodies are on
+	// comparable scales (both lower-is-better), and titles are short, so a
+	// title hit naturally ranks high.
+	hits = append(hits, titles...)
+	sort.SliceStable(hits, func(i, j int) bool {
+		if hits[i].Rank != hits[j].Rank {
+			return hits[i].Rank < hits[j].Rank
+		}
+		return hits[i].CreatedAt.After(hits[j].CreatedAt)
+	})
+	if opts.Offset >= len(hits) {
+		return []SearchHit{}, nil
+	}
+	hits = hits[opts.Offset:]
+	if len(hits) > limit {
+		hits = hits[:limit]
+	}
+	return hits, nil
+}
+
+type snippetMarks struct {
+	start, end string
+	tokens     int
+}
+
+// windowClause restricts a MATCH to its SearchWindow newest rows (see
+// SearchWindow); it takes the match expression and the window as parameters.
+func windowClause(table string) string {
+	return table + `.rowid >= coalesce((SELECT rowid FROM ` + table + ` WHERE ` + table + ` MATCH ?
+		ORDER BY rowid DESC LIMIT 1 OFFSET ?), 0)`
+}
+
+func archiveAllows(f ArchiveFilter, archived bool) bool {
+	switch f {
+	case ExcludeArchived:
+		return !archived
+	case OnlyArchived:
+		return archived
+	}
+	return true
+}
+
+// searchMessages returns the best n message hits. It ranks in two stages:
+// first rowids and bm25 from the FTS index alone, then the details (joins,
+// snippets) for those rows only. Joining every match to the messages table
+// would read a row per match, which costs far more than ranking; filtering by
+// the archive flag after the first stage may drop rows, so the first stage
+// fetches more until n survive or the matches run out.
+func (s *Store) searchMessages(ctx context.Context, match string, n int, convID string, archived ArchiveFilter, marks snippetMarks) ([]SearchHit, error) {
+	scope, scopeArgs := "", []any{}
+	if convID != "" {
+		scope = ` AND messages_fts.rowid IN (SELECT seq FROM messages WHERE conversation_id = ?)`
+		scopeArgs = append(scopeArgs, convID)
+	}
+	k := n + 10
+	for {
+		args := append([]any{match}, scopeArgs...)
+		args = append(args, match, SearchWindow, k)
+		rows, err := s.db.QueryContext(ctx, `SELECT rowid, bm25(messages_fts) FROM messages_fts
+			WHERE messages_fts MATCH ?`+scope+` AND `+windowClause("messages_fts")+`
+			ORDER BY bm25(messages_fts) LIMIT ?`, args...)
+		if err != nil {
+			return nil, s.describe("search", err)
+		}
+		var order []int64
+		rank := map[int64]float64{}
+		for rows.Next() {
+			var id int64
+			var r float64
+			if err := rows.Scan(&id, &r); err != nil {
+				rows.Close()
+				return nil, s.describe("search", err)
+			}
+			order = append(order, id)
+			rank[id] = r
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, s.describe("search", err)
+		}
+		if len(order) == 0 {
+			return []SearchHit{}, nil
+		}
+
+		details, err := s.messageHitDetails(ctx, match, order, marks)
+		if err != nil {
+			return nil, err
+		}
+		hits := make([]SearchHit, 0, n)
+		for _, id := range order {
+			d, ok := details[id]
+			if !ok || !archiveAllows(archived, d.archived) {
+				continue
+			}
+			d.hit.Rank = rank[id]
+			hits = append(hits, d.hit)
+			if len(hits) == n {
+				break
+			}
+		}
+		if len(hits) == n || len(order) < k || k >= SearchWindow {
+			return hits, nil
+		}
+		k *= 4
+	}
+}
+
+type hitDetail struct {
+	hit      SearchHit
+	archived bool
+}
+
+func (s *Store) messageHitDetails(ctx context.Context, match string, rowids []int64, marks snippetMarks) (map[int64]hitDetail, error) {
+	out := make(map[int64]hitDetail, len(rowids))
+	// SQLite limits bound parameters per statement; 500 is far below it.
+	for start := 0; start < len(rowids); start += 500 {
+		chunk := rowids[start:min(start+500, len(rowids))]
+		args := []any{marks.start, marks.end, marks.tokens, match}
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT messages_fts.rowid, c.id, c.title, c.archived, m.id, m.role,
+				snippet(messages_fts, 0, ?, ?, '…', ?), m.created_at
 			FROM messages_fts
 			JOIN messages m ON m.seq = messages_fts.rowid
 			JOIN conversations c ON c.id = m.conversation_id
-			WHERE messages_fts MATCH ?` + and + `
-			AND messages_fts.rowid >= coalesce((SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?
-				ORDER BY rowid DESC LIMIT 1 OFFSET ?), 0)
-			ORDER BY bm25(messages_fts) LIMIT ?)
-		UNION ALL
-		SELECT * FROM (
-			SELECT c.id, c.title, '', '', highlight(conversations_fts, 0, ?, ?), bm25(conversations_fts), c.created_at
-			FROM conversations_fts
-			JOIN conversations c ON c.seq = conversations_fts.rowid
-			WHERE conversations_fts MATCH ?` + and + `
-			AND conversations_fts.rowid >= coalesce((SELECT rowid FROM conversations_fts WHERE conversations_fts MATCH ?
-				ORDER BY rowid DESC LIMIT 1 OFFSET ?), 0)
-			ORDER BY bm25(conversations_fts) LIMIT ?)
-	) ORDER BY rank, created_at DESC LIMIT ? OFFSET ?`
-	args := []any{hs, he, tokens, match}
-	args = append(args, filterArgs...)
-	args = append(args, match, SearchWindow, n, hs, he, match)
-	args = append(args, filterArgs...)
-	args = append(args, match, SearchWindow, n, limit, opts.Offset)
+			WHERE messages_fts MATCH ? AND messages_fts.rowid IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err != nil {
+			return nil, s.describe("search", err)
+		}
+		for rows.Next() {
+			var id, created int64
+			var d hitDetail
+			var role string
+			if err := rows.Scan(&id, &d.hit.ConversationID, &d.hit.ConversationTitle, &d.archived, &d.hit.MessageID,
+				&role, &d.hit.Snippet, &created); err != nil {
+				rows.Close()
+				return nil, s.describe("search", err)
+			}
+			d.hit.Role = Role(role)
+			d.hit.CreatedAt = msTime(created)
+			out[id] = d
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, s.describe("search", err)
+		}
+	}
+	return out, nil
+}
 
-	rows, err := s.db.QueryContext(ctx, q, args...)
+// searchTitles returns the best n conversation-title hits. Conversations rows
+// are small, so one joined query is cheap.
+func (s *Store) searchTitles(ctx context.Context, match string, n int, convID string, archived ArchiveFilter, marks snippetMarks) ([]SearchHit, error) {
+	var filter string
+	args := []any{marks.start, marks.end, match}
+	switch archived {
+	case ExcludeArchived:
+		filter += " AND c.archived = 0"
+	case OnlyArchived:
+		filter += " AND c.archived = 1"
+	}
+	if convID != "" {
+		filter += " AND c.id = ?"
+		args = append(args, convID)
+	}
+	args = append(args, match, SearchWindow, n)
+	rows, err := s.db.QueryContext(ctx, `SELECT c.id, c.title, highlight(conversations_fts, 0, ?, ?),
+			bm25(conversations_fts), c.created_at
+		FROM conversations_fts
+		JOIN conversations c ON c.seq = conversations_fts.rowid
+		WHERE conversations_fts MATCH ?`+filter+` AND `+windowClause("conversations_fts")+`
+		ORDER BY bm25(conversations_fts) LIMIT ?`, args...)
 	if err != nil {
 		return nil, s.describe("search", err)
 	}
@@ -153,12 +293,10 @@ func (s *Store) Search(ctx context.Context, query string, opts SearchOptions) ([
 	hits := []SearchHit{}
 	for rows.Next() {
 		var h SearchHit
-		var role string
 		var created int64
-		if err := rows.Scan(&h.ConversationID, &h.ConversationTitle, &h.MessageID, &role, &h.Snippet, &h.Rank, &created); err != nil {
+		if err := rows.Scan(&h.ConversationID, &h.ConversationTitle, &h.Snippet, &h.Rank, &created); err != nil {
 			return nil, s.describe("search", err)
 		}
-		h.Role = Role(role)
 		h.CreatedAt = msTime(created)
 		hits = append(hits, h)
 	}
