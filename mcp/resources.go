@@ -14,8 +14,8 @@ import (
 
 // Resource URIs.
 const (
-	ModelsURI              = "impetus://models"
-	ConversationURIPrefix  = "impetus://conversations/"
+	ModelsURI               = "impetus://models"
+	ConversationURIPrefix   = "impetus://conversations/"
 	conversationURITemplate = ConversationURIPrefix + "{id}"
 )
 
