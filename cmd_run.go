@@ -166,6 +166,9 @@ existing conversation (its messages become the context).`,
 			if !noSave || continueID != "" {
 				st, err = store.Open(a.DBPath())
 				if err != nil {
+					if continueID == "" {
+						return fmt.Errorf("%w (--no-save runs without the history)", err)
+					}
 					return err
 				}
 				defer st.Close()
