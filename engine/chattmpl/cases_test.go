@@ -30,6 +30,8 @@ var constructCases = []constructCase{
 	{name: "tab lstrip", tmpl: "a\n\t\t{% set x = 1 %}\nb", want: "a\nb"},
 	{name: "generation block", tmpl: "{% generation %}gen{% endgeneration %}!", want: "gen!"},
 	{name: "generation block strip", tmpl: "a {%- generation -%} b {%- endgeneration %} c", want: "ab c"},
+	{name: "generation keeps whitespace", tmpl: "a\n  {% generation %}\n b {% endgeneration %}  c", want: "a\n b   c"},
+	{name: "generation word in text", tmpl: "{% if add_generation_prompt %}generation{% endif %} {{ 'x' }}", vars: `{"add_generation_prompt": true}`, want: "generation x"},
 	{name: "unicode whitespace strip", tmpl: "a\u00a0\u3000{{- 'b' }}", want: "ab"},
 
 	// literals and printing

@@ -1,11 +1,9 @@
 package chattmpl
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"sort"
 	"strconv"
@@ -199,73 +197,314 @@ func writeU(b *strings.Builder, r rune) {
 
 // DecodeJSON decodes one JSON document into template values, keeping object
 // key order (objects become *Map, arrays *List). Integral numbers become
-// int64, as @huggingface/jinja (JavaScript) sees 1.0 as the integer 1.
+// int64, as @huggingface/jinja (JavaScript) sees 1.0 as the integer 1. It
+// accepts exactly what encoding/json accepts (invalid UTF-8 and lone
+// surrogates become U+FFFD, a repeated key keeps its first place and its
+// last value).
 func DecodeJSON(data []byte) (Value, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	v, err := decodeValue(dec)
+	d := jsonDecoder{s: data}
+	d.space()
+	v, err := d.value(0)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("unexpected data after the JSON value")
+	d.space()
+	if d.i < len(d.s) {
+		return nil, d.errorf("unexpected data after the JSON value")
 	}
 	return v, nil
 }
 
-func decodeValue(dec *json.Decoder) (Value, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		if err == io.EOF {
-			return nil, io.ErrUnexpectedEOF
+// jsonDecoder is a small strict JSON parser; encoding/json's token API is
+// several times slower and this one sits on the path of every prompt.
+type jsonDecoder struct {
+	s []byte
+	i int
+}
+
+const maxJSONNesting = 10000
+
+func (d *jsonDecoder) errorf(format string, args ...any) error {
+	return fmt.Errorf("offset %d: %s", d.i, fmt.Sprintf(format, args...))
+}
+
+func (d *jsonDecoder) space() {
+	for d.i < len(d.s) {
+		switch d.s[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
 		}
-		return nil, err
 	}
-	switch t := tok.(type) {
-	case json.Delim:
-		switch t {
-		case '{':
-			m := NewMap()
-			for dec.More() {
-				kt, err := dec.Token()
-				if err != nil {
-					return nil, err
-				}
-				k, ok := kt.(string)
-				if !ok {
-					return nil, fmt.Errorf("object key is %v, not a string", kt)
-				}
-				v, err := decodeValue(dec)
-				if err != nil {
-					return nil, err
-				}
-				m.Set(k, v)
-			}
-			if _, err := dec.Token(); err != nil {
-				return nil, err
-			}
+}
+
+func (d *jsonDecoder) unexpected() error {
+	if d.i >= len(d.s) {
+		return d.errorf("unexpected end of JSON input")
+	}
+	return d.errorf("invalid character %s", strconv.QuoteRune(rune(d.s[d.i])))
+}
+
+func (d *jsonDecoder) literal(word string, v Value) (Value, error) {
+	if len(d.s)-d.i < len(word) || string(d.s[d.i:d.i+len(word)]) != word {
+		for j := 0; j < len(word) && d.i < len(d.s) && d.s[d.i] == word[j]; j++ {
+			d.i++
+		}
+		return nil, d.unexpected()
+	}
+	d.i += len(word)
+	return v, nil
+}
+
+func (d *jsonDecoder) value(depth int) (Value, error) {
+	if depth > maxJSONNesting {
+		return nil, d.errorf("exceeded max depth")
+	}
+	if d.i >= len(d.s) {
+		return nil, d.unexpected()
+	}
+	switch c := d.s[d.i]; {
+	case c == '{':
+		d.i++
+		m := NewMap()
+		d.space()
+		if d.i < len(d.s) && d.s[d.i] == '}' {
+			d.i++
 			return m, nil
-		case '[':
-			l := &List{}
-			for dec.More() {
-				v, err := decodeValue(dec)
-				if err != nil {
-					return nil, err
-				}
-				l.Items = append(l.Items, v)
+		}
+		for {
+			if d.i >= len(d.s) || d.s[d.i] != '"' {
+				return nil, d.unexpected()
 			}
-			if _, err := dec.Token(); err != nil {
+			k, err := d.str()
+			if err != nil {
 				return nil, err
 			}
+			d.space()
+			if d.i >= len(d.s) || d.s[d.i] != ':' {
+				return nil, d.unexpected()
+			}
+			d.i++
+			d.space()
+			v, err := d.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			m.Set(k, v)
+			d.space()
+			if d.i < len(d.s) && d.s[d.i] == ',' {
+				d.i++
+				d.space()
+				continue
+			}
+			if d.i < len(d.s) && d.s[d.i] == '}' {
+				d.i++
+				return m, nil
+			}
+			return nil, d.unexpected()
+		}
+	case c == '[':
+		d.i++
+		l := &List{}
+		d.space()
+		if d.i < len(d.s) && d.s[d.i] == ']' {
+			d.i++
 			return l, nil
 		}
-		return nil, fmt.Errorf("unexpected %v", t)
-	case json.Number:
-		return jsonNumber(string(t)), nil
-	case string, bool, nil:
-		return t, nil
+		for {
+			v, err := d.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			l.Items = append(l.Items, v)
+			d.space()
+			if d.i < len(d.s) && d.s[d.i] == ',' {
+				d.i++
+				d.space()
+				continue
+			}
+			if d.i < len(d.s) && d.s[d.i] == ']' {
+				d.i++
+				return l, nil
+			}
+			return nil, d.unexpected()
+		}
+	case c == '"':
+		return d.str()
+	case c == 't':
+		return d.literal("true", true)
+	case c == 'f':
+		return d.literal("false", false)
+	case c == 'n':
+		return d.literal("null", nil)
+	case c == '-' || isDigit(c):
+		return d.number()
 	}
-	return nil, fmt.Errorf("unexpected JSON token %v", tok)
+	return nil, d.unexpected()
+}
+
+func (d *jsonDecoder) number() (Value, error) {
+	start := d.i
+	if d.s[d.i] == '-' {
+		d.i++
+	}
+	switch {
+	case d.i < len(d.s) && d.s[d.i] == '0':
+		d.i++
+	case d.i < len(d.s) && d.s[d.i] >= '1' && d.s[d.i] <= '9':
+		for d.i < len(d.s) && isDigit(d.s[d.i]) {
+			d.i++
+		}
+	default:
+		return nil, d.unexpected()
+	}
+	if d.i < len(d.s) && d.s[d.i] == '.' {
+		d.i++
+		if d.i >= len(d.s) || !isDigit(d.s[d.i]) {
+			return nil, d.unexpected()
+		}
+		for d.i < len(d.s) && isDigit(d.s[d.i]) {
+			d.i++
+		}
+	}
+	if d.i < len(d.s) && (d.s[d.i] == 'e' || d.s[d.i] == 'E') {
+		d.i++
+		if d.i < len(d.s) && (d.s[d.i] == '+' || d.s[d.i] == '-') {
+			d.i++
+		}
+		if d.i >= len(d.s) || !isDigit(d.s[d.i]) {
+			return nil, d.unexpected()
+		}
+		for d.i < len(d.s) && isDigit(d.s[d.i]) {
+			d.i++
+		}
+	}
+	return jsonNumber(string(d.s[start:d.i])), nil
+}
+
+func hexVal(c byte) rune {
+	switch {
+	case c >= '0' && c <= '9':
+		return rune(c - '0')
+	case c >= 'a' && c <= 'f':
+		return rune(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return rune(c-'A') + 10
+	}
+	return -1
+}
+
+// hex4 reads the XXXX of \uXXXX at s[i:].
+func hex4(s []byte, i int) rune {
+	if i+4 > len(s) {
+		return -1
+	}
+	var r rune
+	for _, c := range s[i : i+4] {
+		h := hexVal(c)
+		if h < 0 {
+			return -1
+		}
+		r = r<<4 | h
+	}
+	return r
+}
+
+// validUTF8 replaces each invalid byte with U+FFFD, as encoding/json does.
+func validUTF8(s []byte) string {
+	if utf8.Valid(s) {
+		return string(s)
+	}
+	b := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRune(s[i:])
+		b = utf8.AppendRune(b, r)
+		i += n
+	}
+	return string(b)
+}
+
+// str reads a string literal at d.s[d.i] == '"'.
+func (d *jsonDecoder) str() (string, error) {
+	d.i++
+	start := d.i
+	// Fast path: no escapes, valid UTF-8, no control characters.
+	for d.i < len(d.s) {
+		c := d.s[d.i]
+		if c == '"' {
+			s := d.s[start:d.i]
+			d.i++
+			return validUTF8(s), nil
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+		d.i++
+	}
+	var b []byte
+	b = append(b, d.s[start:d.i]...)
+	for {
+		if d.i >= len(d.s) {
+			return "", d.unexpected()
+		}
+		c := d.s[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			return validUTF8(b), nil
+		case c < 0x20:
+			return "", d.errorf("invalid character %s in string literal", strconv.QuoteRune(rune(c)))
+		case c == '\\':
+			if d.i+1 >= len(d.s) {
+				d.i++
+				return "", d.unexpected()
+			}
+			e := d.s[d.i+1]
+			switch e {
+			case '"', '\\', '/':
+				b = append(b, e)
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				r := hex4(d.s, d.i+2)
+				if r < 0 {
+					d.i += 2
+					return "", d.errorf("invalid \\u escape in string literal")
+				}
+				d.i += 6
+				if utf16.IsSurrogate(r) {
+					r2 := rune(-1)
+					if d.i+1 < len(d.s) && d.s[d.i] == '\\' && d.s[d.i+1] == 'u' {
+						r2 = hex4(d.s, d.i+2)
+					}
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						d.i += 6
+						r = dec
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				b = utf8.AppendRune(b, r)
+				continue
+			default:
+				d.i++
+				return "", d.errorf("invalid escape \\%s in string literal", string(rune(e)))
+			}
+			d.i += 2
+		default:
+			b = append(b, c)
+			d.i++
+		}
+	}
 }
 
 func jsonNumber(s string) Value {

@@ -124,33 +124,35 @@ func preprocess(src string) ptext {
 	// lstrip_blocks: spaces and tabs before a block or comment tag at the
 	// start of a line go ("^[ \t]*({[#%-])" with /gm).
 	out := ptext{s: make([]byte, 0, len(in.s)), pos: make([]int32, 0, len(in.s))}
-	for i := 0; i < len(in.s); {
-		if lineStart(in.s, i) {
-			j := i
-			for j < len(in.s) && (in.s[j] == ' ' || in.s[j] == '\t') {
-				j++
-			}
-			if j > i && j+1 < len(in.s) && in.s[j] == '{' && (in.s[j+1] == '#' || in.s[j+1] == '%' || in.s[j+1] == '-') {
-				i = j
-				continue
-			}
+	last := 0
+	for i := 0; i < len(in.s); i++ {
+		if !lineStart(in.s, i) {
+			continue
 		}
-		out.add(in.s[i:i+1], in.pos[i:i+1])
-		i++
+		j := i
+		for j < len(in.s) && (in.s[j] == ' ' || in.s[j] == '\t') {
+			j++
+		}
+		if j > i && j+1 < len(in.s) && in.s[j] == '{' && (in.s[j+1] == '#' || in.s[j+1] == '%' || in.s[j+1] == '-') {
+			out.add(in.s[last:i], in.pos[last:i])
+			last = j
+			i = j - 1
+		}
 	}
+	out.add(in.s[last:], in.pos[last:])
 	in = out
 
 	// trim_blocks: the first newline after a block or comment tag goes ("([#%-]})\n").
 	out = ptext{s: make([]byte, 0, len(in.s)), pos: make([]int32, 0, len(in.s))}
-	for i := 0; i < len(in.s); {
-		if i+2 < len(in.s) && (in.s[i] == '#' || in.s[i] == '%' || in.s[i] == '-') && in.s[i+1] == '}' && in.s[i+2] == '\n' {
-			out.add(in.s[i:i+2], in.pos[i:i+2])
-			i += 3
-			continue
+	last = 0
+	for i := 0; i+2 < len(in.s); i++ {
+		if (in.s[i] == '#' || in.s[i] == '%' || in.s[i] == '-') && in.s[i+1] == '}' && in.s[i+2] == '\n' {
+			out.add(in.s[last:i+2], in.pos[last:i+2])
+			last = i + 3
+			i += 2
 		}
-		out.add(in.s[i:i+1], in.pos[i:i+1])
-		i++
 	}
+	out.add(in.s[last:], in.pos[last:])
 	in = out
 
 	// {% generation %} / {% endgeneration %} tags vanish; the whitespace around
@@ -159,6 +161,7 @@ func preprocess(src string) ptext {
 		return in
 	}
 	out = ptext{s: make([]byte, 0, len(in.s)), pos: make([]int32, 0, len(in.s))}
+	last = 0
 	for i := 0; i < len(in.s); {
 		j := i
 		for {
@@ -168,32 +171,33 @@ func preprocess(src string) ptext {
 			}
 			j += n
 		}
-		if end, lstrip, rstrip, ok := matchGenerationTag(in.s, j); ok {
-			k := end
-			for {
-				sp, n := spaceAt(in.s, k)
-				if !sp {
-					break
-				}
-				k += n
+		end, lstrip, rstrip, ok := matchGenerationTag(in.s, j)
+		if !ok {
+			if j > i {
+				i = j // a whitespace run not followed by the tag
+			} else {
+				i++
 			}
-			if !lstrip {
-				out.add(in.s[i:j], in.pos[i:j])
-			}
-			if !rstrip {
-				out.add(in.s[end:k], in.pos[end:k])
-			}
-			i = k
 			continue
 		}
-		if j > i { // a whitespace run not followed by the tag: copy it whole
+		k := end
+		for {
+			sp, n := spaceAt(in.s, k)
+			if !sp {
+				break
+			}
+			k += n
+		}
+		out.add(in.s[last:i], in.pos[last:i])
+		if !lstrip {
 			out.add(in.s[i:j], in.pos[i:j])
-			i = j
-			continue
 		}
-		out.add(in.s[i:i+1], in.pos[i:i+1])
-		i++
+		if !rstrip {
+			out.add(in.s[end:k], in.pos[end:k])
+		}
+		i, last = k, k
 	}
+	out.add(in.s[last:], in.pos[last:])
 	return out
 }
 

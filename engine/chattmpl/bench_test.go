@@ -1,0 +1,77 @@
+package chattmpl
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// longConversation is a system prompt, one tool and turns user/assistant
+// exchanges of a few hundred bytes each, as RenderJSON input.
+func longConversation(turns int) []byte {
+	msgs := []map[string]any{{"role": "system", "content": "You are a helpful assistant."}}
+	for i := 0; i < turns; i++ {
+		msgs = append(msgs,
+			map[string]any{"role": "user", "content": fmt.Sprintf("Question %d: %s", i, strings.Repeat("How does this work? ", 10))},
+			map[string]any{"role": "assistant", "content": fmt.Sprintf("Answer %d: %s", i, strings.Repeat("It works like this. ", 15))})
+	}
+	in := map[string]any{
+		"messages":              msgs,
+		"add_generation_prompt": true,
+		"tools": []any{map[string]any{"type": "function", "function": map[string]any{
+			"name": "get_weather", "description": "Get the weather",
+			"parameters": map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
+		}}},
+	}
+	data, _ := json.Marshal(in)
+	return data
+}
+
+// BenchmarkRenderLongConversation renders a 200-turn (400 message, ~150 KB)
+// conversation with each shared template, JSON decoding included.
+//
+//	go test -run '^$' -bench RenderLong -benchmem ./engine/chattmpl/
+func BenchmarkRenderLongConversation(b *testing.B) {
+	td := testdataDir(b)
+	input := longConversation(200)
+	for _, model := range referenceModels {
+		tmpl, err := Load(filepath.Join(td, "tokenizers", model))
+		if err != nil {
+			b.Fatal(err)
+		}
+		in := input
+		if model == "gemma3" { // gemma3 wants strict user/assistant alternation: drop the system message's turn order issue
+			in = []byte(strings.Replace(string(input), `{"content":"You are a helpful assistant.","role":"system"},`, "", 1))
+		}
+		if _, err := RenderJSON(tmpl, in, tmpl.BOSToken, tmpl.EOSToken); err != nil {
+			b.Fatalf("%s: %v", model, err)
+		}
+		b.Run(model, func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := RenderJSON(tmpl, in, tmpl.BOSToken, tmpl.EOSToken); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkParse parses qwen3's template (the largest of the shared ones).
+func BenchmarkParse(b *testing.B) {
+	td := testdataDir(b)
+	tmpl, err := Load(filepath.Join(td, "tokenizers", "qwen3"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(tmpl.src)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := Parse(tmpl.src); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
