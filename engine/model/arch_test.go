@@ -135,8 +135,8 @@ func (r *ref64) raw(key string) (float64, bool) {
 	return f, err == nil
 }
 
-// logits returns the last position's logits for tokens.
-func (r *ref64) logits(tokens []int32) []float64 {
+// logits returns the logits at each of the last n positions of tokens.
+func (r *ref64) logits(tokens []int32, n int) [][]float64 {
 	c := r.c
 	H, I, D := c.HiddenSize, c.IntermediateSize, c.HeadDim
 	nh, nkv := c.NumAttentionHeads, c.NumKeyValueHeads
@@ -245,18 +245,23 @@ func (r *ref64) logits(tokens []int32) []float64 {
 			}
 		}
 	}
-	h := r.rms(x[T-1], r.floats("model.norm.weight"), gemma)
 	head := "lm_head"
 	if !r.has("lm_head.weight") {
 		head = "model.embed_tokens"
 	}
-	logits := matvec(r.matrix(head, c.VocabSize, H), h, nil)
-	if fc, ok := r.raw("final_logit_softcapping"); ok && fc > 0 {
-		for i, v := range logits {
-			logits[i] = fc * math.Tanh(v/fc)
+	W := r.matrix(head, c.VocabSize, H)
+	fc, _ := r.raw("final_logit_softcapping")
+	var out [][]float64
+	for t := T - n; t < T; t++ {
+		logits := matvec(W, r.rms(x[t], r.floats("model.norm.weight"), gemma), nil)
+		if fc > 0 {
+			for i, v := range logits {
+				logits[i] = fc * math.Tanh(v/fc)
+			}
 		}
+		out = append(out, logits)
 	}
-	return logits
+	return out
 }
 
 func relL264(got []float32, want []float64) float64 {
@@ -313,24 +318,22 @@ func TestArchitecturesMatchFloat64Reference(t *testing.T) {
 				defer m.Close()
 				c := m.NewCache()
 				defer c.Release()
-				tokens := []int32{1, 17, 300, 42, 5, 99, 411}
-				got, err := m.Forward(context.Background(), c, tokens)
-				if err != nil {
-					t.Fatal(err)
-				}
+				prompt := []int32{1, 17, 300, 42, 5, 99, 411}
+				next := []int32{7, 138, 269}
+				all := append(append([]int32(nil), prompt...), next...)
+				want := ref.logits(all, len(next)+1)
+				got, err := m.Forward(context.Background(), c, prompt)
 				for step := 0; ; step++ {
-					want := ref.logits(tokens)
-					if e := relL264(got, want); e >= 1e-4 || math.IsNaN(e) {
-						t.Fatalf("step %d (%d tokens): logits relative L2 error %.3g >= 1e-4", step, len(tokens), e)
-					}
-					if step == 3 {
-						break
-					}
-					next := int32((step*131 + 7) % spec.Vocab)
-					tokens = append(tokens, next)
-					if got, err = m.Forward(context.Background(), c, []int32{next}); err != nil {
+					if err != nil {
 						t.Fatal(err)
 					}
+					if e := relL264(got, want[step]); e >= 1e-4 || math.IsNaN(e) {
+						t.Fatalf("step %d: logits relative L2 error %.3g >= 1e-4", step, e)
+					}
+					if step == len(next) {
+						break
+					}
+					got, err = m.Forward(context.Background(), c, next[step:step+1])
 				}
 			})
 		}
