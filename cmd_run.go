@@ -101,7 +101,7 @@ the history as a new conversation unless --no-save; --continue ID adds a turn to
 existing conversation (its messages become the context).`,
 		Example: `  impetus run -m mlx-community/Qwen2.5-0.5B-Instruct-4bit "Why is the sky blue?"
   echo "Summarize: ..." | impetus run -m ./my-model --temperature 0 --max-tokens 100
-  impetus run -m ./my-model --raw --stop "\n\n" "Once upon a time"
+  impetus run -m ./my-model --raw --stop $'\n\n' "Once upon a time"   # bash: a real blank line
   impetus run --continue 01J8Z... "And then?"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			flags := cmd.Flags()
