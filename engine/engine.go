@@ -266,6 +266,10 @@ func validateRequest(req Request) error {
 		return &RequestError{Field: "messages", Message: "the request has no messages and no prompt"}
 	case n > 1:
 		return &RequestError{Field: "prompt", Message: "set only one of messages, prompt or prompt tokens"}
+	case req.TopLogprobs < 0 || req.TopLogprobs > 20:
+		return &RequestError{Field: "top_logprobs", Message: fmt.Sprintf("%d: must be between 0 and 20", req.TopLogprobs)}
+	case req.TopLogprobs > 0 && !req.Logprobs:
+		return &RequestError{Field: "top_logprobs", Message: "needs logprobs to be enabled"}
 	case req.MaxTokens < 0:
 		return &RequestError{Field: "max_tokens", Message: fmt.Sprintf("%d: must be >= 1 (or 0 for: until the context is full)", req.MaxTokens)}
 	}

@@ -30,6 +30,16 @@ func (byteCodec) encode(text string, addSpecial bool) []int32 {
 
 func (byteCodec) newStream() streamDecoder { return &byteStream{} }
 
+func (byteCodec) decode(ids []int32) string {
+	var b []byte
+	for _, id := range ids {
+		if id < 256 {
+			b = append(b, byte(id))
+		}
+	}
+	return string(b)
+}
+
 type byteStream struct{ buf []byte }
 
 func (s *byteStream) Add(id int32) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -19,6 +20,8 @@ type lm interface {
 // codec is what generation needs from a tokenizer.
 type codec interface {
 	encode(text string, addSpecial bool) []int32
+	// decode is the text of ids, special tokens included (logprobs).
+	decode(ids []int32) string
 	newStream() streamDecoder
 }
 
@@ -195,12 +198,17 @@ func (e *Engine) generate(ctx context.Context, m *loaded, req Request, queue tim
 	dec := m.tok.newStream()
 	stop := newStopFilter(req.Stop)
 	var text strings.Builder
+	var raw []float32 // the model's logits before sampling, for logprobs
+	var lp *TokenLogprob
 	emit := func(tok int32, s string) {
 		text.WriteString(s)
-		onEvent(Event{Kind: EventToken, Token: tok, Text: s})
+		onEvent(Event{Kind: EventToken, Token: tok, Text: s, Logprob: lp})
 	}
 	var firstAt time.Time
 	for {
+		if req.Logprobs {
+			raw = append(raw[:0], logits...)
+		}
 		tok, err := smp.sample(logits)
 		if err != nil {
 			keep(true)
@@ -217,6 +225,10 @@ func (e *Engine) generate(ctx context.Context, m *loaded, req Request, queue tim
 		}
 		res.Tokens = append(res.Tokens, tok)
 		smp.accept(tok)
+		if req.Logprobs {
+			lp = tokenLogprob(raw, tok, req.TopLogprobs, m.tok)
+			res.Logprobs = append(res.Logprobs, *lp)
+		}
 		if m.eos[tok] && !req.IgnoreEOS {
 			emit(tok, "")
 			res.FinishReason = FinishStop
@@ -262,11 +274,37 @@ func (e *Engine) generate(ctx context.Context, m *loaded, req Request, queue tim
 			tail += stop.flush()
 		}
 		if tail != "" {
-			text.WriteString(tail)
-			onEvent(Event{Kind: EventToken, Token: -1, Text: tail})
+			lp = nil
+			emit(-1, tail)
 		}
 	}
 	keep(true)
 	res.Text = text.String()
 	return finish(), nil
+}
+
+// tokenLogprob is the log-probability of tok under the model's distribution
+// (raw logits: before temperature, penalties and truncation), with the top
+// most likely alternatives.
+func tokenLogprob(raw []float32, tok int32, top int, tk codec) *TokenLogprob {
+	maxL := raw[argmax(raw)]
+	var sum float64
+	for _, v := range raw {
+		sum += math.Exp(float64(v - maxL))
+	}
+	lse := float64(maxL) + math.Log(sum)
+	lp := &TokenLogprob{Token: tok, Text: tk.decode([]int32{tok}), Logprob: float32(float64(raw[tok]) - lse)}
+	if top > 0 {
+		ids := make([]int32, len(raw))
+		for i := range ids {
+			ids[i] = int32(i)
+		}
+		top = min(top, len(ids))
+		selectTop(ids, raw, top)
+		sortDesc(ids[:top], raw)
+		for _, id := range ids[:top] {
+			lp.Top = append(lp.Top, TokenLogprob{Token: id, Text: tk.decode([]int32{id}), Logprob: float32(float64(raw[id]) - lse)})
+		}
+	}
+	return lp
 }

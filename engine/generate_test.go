@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -431,4 +432,40 @@ func slotBusy(e *Engine) bool {
 	e.slot.mu.Lock()
 	defer e.slot.mu.Unlock()
 	return e.slot.busy
+}
+
+func TestLogprobs(t *testing.T) {
+	lm := &scriptLM{next: scripted("ab")}
+	e := newFakeEngine(t, lm, Options{})
+	var evLps []*TokenLogprob
+	res, err := e.Generate(context.Background(), Request{Messages: userMsg("q"), Logprobs: true, TopLogprobs: 3}, func(ev Event) {
+		if ev.Kind == EventToken {
+			evLps = append(evLps, ev.Logprob)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Logprobs) != len(res.Tokens) || len(evLps) != len(res.Tokens) {
+		t.Fatalf("%d logprobs for %d tokens (%d events)", len(res.Logprobs), len(res.Tokens), len(evLps))
+	}
+	// The scripted logits: 10 for the chosen token, (i%7)/10 for the rest.
+	var sum float64
+	for i := 0; i < fakeVocab; i++ {
+		sum += math.Exp(float64(float32(i%7) * 0.1))
+	}
+	first := res.Logprobs[0]
+	want := 10 - math.Log(sum-math.Exp(float64(float32('a'%7)*0.1))+math.Exp(10))
+	if first.Token != 'a' || first.Text != "a" || math.Abs(float64(first.Logprob)-want) > 1e-4 {
+		t.Fatalf("logprob %+v, want %.6f", first, want)
+	}
+	if len(first.Top) != 3 || first.Top[0].Token != 'a' || first.Top[1].Logprob > first.Top[0].Logprob || first.Top[2].Logprob > first.Top[1].Logprob {
+		t.Fatalf("top %+v", first.Top)
+	}
+	if evLps[0] == nil || evLps[0].Logprob != res.Logprobs[0].Logprob {
+		t.Fatal("event and result logprobs differ")
+	}
+	if _, err := e.Generate(context.Background(), Request{Messages: userMsg("q"), TopLogprobs: 2}, nil); !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("top_logprobs without logprobs: %v", err)
+	}
 }

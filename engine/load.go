@@ -142,6 +142,7 @@ func (a *modelLM) close() error {
 type tokCodec struct{ t *tokenizer.Tokenizer }
 
 func (c tokCodec) encode(text string, addSpecial bool) []int32 { return c.t.Encode(text, addSpecial) }
+func (c tokCodec) decode(ids []int32) string                   { return c.t.Decode(ids, false) }
 func (c tokCodec) newStream() streamDecoder                    { return c.t.NewStreamDecoder(true) }
 
 // tmplRenderer adapts chattmpl.Template.

@@ -53,6 +53,11 @@ type Request struct {
 	Stop []string
 	// IgnoreEOS keeps generating past end-of-sequence tokens (benchmarks).
 	IgnoreEOS bool
+	// Logprobs reports each generated token's log-probability under the
+	// model (Event.Logprob, Result.Logprobs), with the TopLogprobs (0..20)
+	// most likely alternatives.
+	Logprobs    bool
+	TopLogprobs int
 
 	// CacheKey names a prompt cache (typically a conversation id). Requests
 	// with the same key reuse the KV cache of the previous turn and prefill
@@ -126,6 +131,19 @@ type Event struct {
 	PromptTokens int
 	CachedTokens int
 	Result       *Result
+	// Logprob of Token, when Request.Logprobs (nil otherwise and for the
+	// final flush).
+	Logprob *TokenLogprob
+}
+
+// TokenLogprob is a token's log-probability under the model's own
+// distribution (softmax of the raw logits: before temperature, penalties,
+// top-k/top-p and logit bias).
+type TokenLogprob struct {
+	Token   int32
+	Text    string // the token's text alone (special tokens spelled out)
+	Logprob float32
+	Top     []TokenLogprob // most likely alternatives, best first
 }
 
 // Usage counts tokens.
@@ -162,8 +180,10 @@ type Result struct {
 	Tokens       []int32
 	FinishReason FinishReason
 	StopString   string // which stop string ended it, when one did
-	Usage        Usage
-	Timings      Timings
+	// Logprobs has one entry per token of Tokens when Request.Logprobs.
+	Logprobs []TokenLogprob
+	Usage    Usage
+	Timings  Timings
 }
 
 // Errors callers can tell apart with errors.Is.
