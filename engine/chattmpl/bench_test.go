@@ -1,9 +1,13 @@
 package chattmpl
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -57,7 +61,44 @@ func BenchmarkRenderLongConversation(b *testing.B) {
 				}
 			}
 		})
+		b.Run(model+"/hfjinja-node", func(b *testing.B) { benchHFJinja(b, tmpl, in) })
 	}
+}
+
+// benchHFJinja times @huggingface/jinja (node) on the same rendering, when
+// IMPETUS_HFJINJA names a node_modules directory holding it (see
+// TestCrossCheckHFJinja); the figure is node's own per-rendering time.
+func benchHFJinja(b *testing.B, tmpl *Template, in []byte) {
+	dir := os.Getenv("IMPETUS_HFJINJA")
+	node, err := exec.LookPath("node")
+	if dir == "" || err != nil {
+		b.Skip("set IMPETUS_HFJINJA (and have node) to time @huggingface/jinja side by side")
+	}
+	req, _ := json.Marshal(map[string]any{"template": tmpl.src, "vars": json.RawMessage(withTokens(in, tmpl)), "n": max(b.N, 50)})
+	cmd := exec.Command(node, "testdata/hfjinja_bench.mjs")
+	cmd.Env = append(os.Environ(), "HFJINJA_DIR="+dir)
+	cmd.Stdin = bytes.NewReader(req)
+	out, err := cmd.Output()
+	if err != nil {
+		b.Fatalf("node: %v", err)
+	}
+	ns, err := strconv.ParseFloat(string(out), 64)
+	if err != nil {
+		b.Fatalf("node printed %q", out)
+	}
+	b.ReportMetric(ns, "ns/op")
+	b.ReportMetric(float64(len(in))/ns*1e3, "MB/s")
+}
+
+// withTokens adds bos_token/eos_token to a RenderJSON input, as RenderJSON does.
+func withTokens(in []byte, t *Template) []byte {
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(in, &m)
+	bos, _ := json.Marshal(t.BOSToken)
+	eos, _ := json.Marshal(t.EOSToken)
+	m["bos_token"], m["eos_token"] = bos, eos
+	out, _ := json.Marshal(m)
+	return out
 }
 
 // BenchmarkParse parses qwen3's template (the largest of the shared ones).
