@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -169,8 +170,8 @@ func defaultLoopback(addr string) (string, error) {
 		addr = ":" + addr
 	}
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" {
-		return "", errors.New("want HOST:PORT, :PORT or PORT, e.g. 127.0.0.1:8765")
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		return "", errors.New("want HOST:PORT, :PORT or PORT with a port number, e.g. 127.0.0.1:8765")
 	}
 	if host == "" {
 		host = "127.0.0.1"
