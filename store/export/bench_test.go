@@ -87,6 +87,15 @@ func BenchmarkJSONL10kReference(b *testing.B) {
 	}
 }
 
+// TestMain removes the benchmark database, built once per process.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if benchStorePath != "" {
+		os.RemoveAll(filepath.Dir(benchStorePath))
+	}
+	os.Exit(code)
+}
+
 var (
 	benchStoreOnce sync.Once
 	benchStorePath string
@@ -131,7 +140,7 @@ func BenchmarkExportJSONLFromStore(b *testing.B) {
 	ctx := context.Background()
 	out := filepath.Join(b.TempDir(), "all.jsonl")
 	defer func(n int) { loadWorkers = n }(loadWorkers)
-	for _, workers := range []int{1, 2} {
+	for _, workers := range []int{2, 1} {
 		b.Run(fmt.Sprintf("loaders=%d", workers), func(b *testing.B) {
 			loadWorkers = workers
 			cpu0 := cpuTime()
