@@ -46,7 +46,11 @@ type splitPreTokenizer struct {
 }
 
 func (p *splitPreTokenizer) split(ws []word) []word {
-	out := make([]word, 0, len(ws)*4)
+	n := 0
+	for _, w := range ws {
+		n += len(w.text)
+	}
+	out := make([]word, 0, n/3+len(ws))
 	for _, w := range ws {
 		out = splitWord(out, w, p.pat.findAll(w.text), p.behavior, p.invert)
 	}
@@ -63,6 +67,23 @@ type piece struct {
 // NormalizedString::split does; empty pieces are dropped.
 func splitWord(out []word, w word, matches [][2]int, behavior splitBehavior, invert bool) []word {
 	s := w.text
+	if behavior == behIsolated {
+		// Every match and every gap is its own word: no merging to do.
+		prev := 0
+		for _, m := range matches {
+			if prev < m[0] {
+				out = append(out, word{text: s[prev:m[0]], atStart: w.atStart && prev == 0, raw: w.raw})
+			}
+			if m[0] < m[1] {
+				out = append(out, word{text: s[m[0]:m[1]], atStart: w.atStart && m[0] == 0, raw: w.raw})
+			}
+			prev = m[1]
+		}
+		if prev < len(s) {
+			out = append(out, word{text: s[prev:], atStart: w.atStart && prev == 0, raw: w.raw})
+		}
+		return out
+	}
 	pieces := make([]piece, 0, 2*len(matches)+1)
 	prev := 0
 	for _, m := range matches {
@@ -140,6 +161,22 @@ type byteLevelPreTokenizer struct {
 }
 
 func (p *byteLevelPreTokenizer) split(ws []word) []word {
+	if !p.addPrefixSpace && !p.useRegex {
+		// Only the byte mapping: done in place.
+		out := ws[:0]
+		for _, w := range ws {
+			if w.text == "" {
+				continue
+			}
+			if p.lazy {
+				w.raw = true
+			} else {
+				w.text = byteLevelEncode(w.text)
+			}
+			out = append(out, w)
+		}
+		return out
+	}
 	out := make([]word, 0, len(ws))
 	for _, w := range ws {
 		if p.addPrefixSpace && !strings.HasPrefix(w.text, " ") {

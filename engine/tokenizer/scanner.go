@@ -9,6 +9,9 @@ import (
 // Go's regexp lacks the look-ahead they use, and a backtracking engine is slow,
 // so these are matched by a hand-written scanner that follows the regex's
 // alternation order and backtracking exactly (tests check it against regexp2).
+// \s is Unicode White_Space, as in Oniguruma, which Hugging Face's Rust
+// tokenizers uses (so U+0085 is a space and U+FEFF is not; JavaScript ports
+// such as transformers.js differ there).
 const (
 	gpt2Pattern   = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 	llama3Pattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
