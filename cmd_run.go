@@ -205,6 +205,9 @@ existing conversation (its messages become the context).`,
 			defer eng.Close()
 			info, err := eng.Load(ctx, model, nil)
 			if err != nil {
+				if ctx.Err() != nil {
+					return &exitError{code: 130, err: errors.New("interrupted while loading the model")}
+				}
 				return err
 			}
 
