@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/impetus-llm/impetus/store"
 	"github.com/impetus-llm/impetus/store/export"
@@ -148,7 +149,11 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 func runExport(ctx context.Context, a *app, st *store.Store, ids []string, f export.Format, opts export.Options, output string, force bool) error {
 	var bar *progressBar // nil (silent) for a single conversation
 	progress := func(done, total int) {}
-	if len(ids) > 1 {
+	toTerminal := false
+	if f, ok := a.stdout.(*os.File); ok && (output == "" || output == "-") {
+		toTerminal = term.IsTerminal(int(f.Fd())) // the bar would tear the text apart
+	}
+	if len(ids) > 1 && !toTerminal {
 		bar = newProgressBar(a.stderr, "export", false)
 		progress = func(done, total int) { bar.Update(int64(done), int64(total), "") }
 	}
