@@ -785,9 +785,10 @@ func init() {
 		"true":    isType(func(v Value) bool { b, ok := v.(bool); return ok && b }),
 		"false":   isType(func(v Value) bool { b, ok := v.(bool); return ok && !b }),
 		"mapping": isType(func(v Value) bool { _, ok := v.(*Map); return ok }),
+		// As in @huggingface/jinja: lists and strings (not mappings).
 		"iterable": isType(func(v Value) bool {
 			switch v.(type) {
-			case *List, string, *Map:
+			case *List, string:
 				return true
 			}
 			return false
