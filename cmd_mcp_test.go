@@ -421,13 +421,19 @@ func TestMCPInspectorCLI(t *testing.T) {
 	dir := npmDir(t, "@modelcontextprotocol/inspector")
 	model := mcpTestModel(t)
 	bin := buildImpetus(t)
-	env := mcpEnv(t)
+	state := t.TempDir()
 	inspector := filepath.Join(dir, "node_modules", ".bin", "mcp-inspector")
 	run := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(inspector, append([]string{"--cli", bin, "mcp", "-m", model}, args...)...)
+		// The Inspector gives the server a minimal environment: -e passes the
+		// isolated history and config on.
+		cli := []string{"--cli",
+			"-e", "IMPETUS_DB=" + filepath.Join(state, "impetus.db"),
+			"-e", "IMPETUS_CONFIG=" + filepath.Join(state, "config.toml"),
+			bin, "mcp", "-m", model}
+		cmd := exec.Command(inspector, append(cli, args...)...)
 		cmd.Dir = dir
-		cmd.Env = append(env, "HOME="+t.TempDir())
+		cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		if err := runWithTimeout(cmd, 2*time.Minute); err != nil {
@@ -435,7 +441,8 @@ func TestMCPInspectorCLI(t *testing.T) {
 		}
 		return stdout.String()
 	}
-	list := run("--method", "tools/list")
+	// --strict fails (exit 6) on tool schemas some clients cannot use.
+	list := run("--method", "tools/list", "--strict")
 	var tools struct {
 		Tools []struct {
 			Name string `json:"name"`

@@ -85,7 +85,7 @@ func (s *Server) addTools() error {
 		mcpgo.WithDescription("Run the local language model. Give either prompt (one user message, or raw completion text with raw=true) or messages (a chat). "+
 			"Returns the generated text, why it stopped, token usage and timings. With a progressToken, progress notifications carry the new text as message and the number of generated tokens as progress. "+
 			"save=true records the exchange as a new conversation in the history; conversation_id continues a stored conversation (it is saved too). Default model: "+defaultModel+"."),
-		mcpgo.WithOutputSchema[GenerateResult](),
+		outputSchema[GenerateResult](),
 		mcpgo.WithToolAnnotation(mcpgo.ToolAnnotation{ReadOnlyHint: boolPtr(false), DestructiveHint: boolPtr(false), IdempotentHint: boolPtr(false), OpenWorldHint: boolPtr(false)}),
 	), object(schema{
 		"prompt":   str("the user's message (or, with raw=true, plain text to complete)"),
@@ -110,7 +110,7 @@ func (s *Server) addTools() error {
 	err = s.addTool(mcpgo.NewTool("list_models",
 		mcpgo.WithToolTitle("List local models"),
 		mcpgo.WithDescription("List the language models available on this machine (the models directory and the Hugging Face cache) with architecture, size, quantization and context length, and say which one is loaded and which is the default. Pass an id as generate's model."),
-		mcpgo.WithOutputSchema[ModelList](),
+		outputSchema[ModelList](),
 		mcpgo.WithToolAnnotation(historyAnnotations),
 	), object(schema{}), nil, s.handleListModels)
 	if err != nil {
@@ -120,7 +120,7 @@ func (s *Server) addTools() error {
 	err = s.addTool(mcpgo.NewTool("search_conversations",
 		mcpgo.WithToolTitle("Search conversation history"),
 		mcpgo.WithDescription("Full-text search over the saved conversations (message texts and titles). All words must match; \"quoted phrases\" match exactly. Returns the best matches with a snippet (matches in [brackets]), the conversation id and title, the message id and role, and when it was written. Use get_conversation to read a hit's conversation."),
-		mcpgo.WithOutputSchema[SearchResult](),
+		outputSchema[SearchResult](),
 		mcpgo.WithToolAnnotation(historyAnnotations),
 	), object(schema{
 		"query": schema{"type": "string", "description": "words to find", "minLength": 1},
@@ -135,7 +135,7 @@ func (s *Server) addTools() error {
 	err = s.addTool(mcpgo.NewTool("list_conversations",
 		mcpgo.WithToolTitle("List conversations"),
 		mcpgo.WithDescription("List saved conversations: pinned first, then most recent activity first. Each has its id, title, model, message count and times. When next_cursor is set, pass it as cursor to get the next page."),
-		mcpgo.WithOutputSchema[ConversationList](),
+		outputSchema[ConversationList](),
 		mcpgo.WithToolAnnotation(historyAnnotations),
 	), object(schema{
 		"limit":            integer("conversations per page (default 20)", 1, 200),
@@ -149,7 +149,7 @@ func (s *Server) addTools() error {
 	err = s.addTool(mcpgo.NewTool("get_conversation",
 		mcpgo.WithToolTitle("Read a conversation"),
 		mcpgo.WithDescription("Get one saved conversation: its title, model and system prompt, and its messages with roles, models, timestamps and status. By default the active branch (what the user sees); all_branches=true returns every message with parent ids (edits and regenerated replies branch the conversation)."),
-		mcpgo.WithOutputSchema[ConversationDetail](),
+		outputSchema[ConversationDetail](),
 		mcpgo.WithToolAnnotation(historyAnnotations),
 	), object(schema{
 		"id":           schema{"type": "string", "description": "conversation id or a unique prefix of at least 4 characters", "minLength": 1},
@@ -168,12 +168,50 @@ func (s *Server) addTools() error {
 	return s.addTool(mcpgo.NewTool("export_conversation",
 		mcpgo.WithToolTitle("Export a conversation"),
 		mcpgo.WithDescription("Export one saved conversation as a document. Formats: "+strings.Join(descs, "; ")+"."),
-		mcpgo.WithOutputSchema[ExportResult](),
+		outputSchema[ExportResult](),
 		mcpgo.WithToolAnnotation(historyAnnotations),
 	), object(schema{
 		"id":     schema{"type": "string", "description": "conversation id or a unique prefix of at least 4 characters", "minLength": 1},
 		"format": enum("document format (default md)", formats...),
 	}, "id"), nil, s.handleExport)
+}
+
+// outputSchema declares a tool's output schema generated from T, with each
+// property of one JSON type: the generator writes ["null","array"] for Go
+// slices and pointers, which some clients cannot map, and these results
+// never hold null (empty lists are [], unknown numbers are left out).
+func outputSchema[T any]() mcpgo.ToolOption {
+	generate := mcpgo.WithOutputSchema[T]()
+	return func(t *mcpgo.Tool) {
+		generate(t)
+		for _, p := range t.OutputSchema.Properties {
+			singleType(p)
+		}
+	}
+}
+
+func singleType(node any) {
+	m, ok := node.(map[string]any)
+	if !ok {
+		return
+	}
+	if types, ok := m["type"].([]any); ok {
+		var rest []any
+		for _, ty := range types {
+			if ty != "null" {
+				rest = append(rest, ty)
+			}
+		}
+		if len(rest) == 1 {
+			m["type"] = rest[0]
+		}
+	}
+	if props, ok := m["properties"].(map[string]any); ok {
+		for _, p := range props {
+			singleType(p)
+		}
+	}
+	singleType(m["items"])
 }
 
 // structured returns a result with structured content and, for clients
