@@ -84,6 +84,10 @@ func TestWriteFileAtomic(t *testing.T) {
 	if err := WriteFileAtomic(filepath.Join(dir, "no", "such", "x.json"), false, write("")); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("missing directory: %v", err)
 	}
+	notDir := filepath.Join(dir, "out.json", "x.json") // the parent is a file
+	if err := WriteFileAtomic(notDir, false, write("")); err == nil || !strings.Contains(err.Error(), "is not a directory") {
+		t.Errorf("file as directory: %v", err)
+	}
 	if err := WriteFileAtomic(dir, true, write("")); err == nil || !strings.Contains(err.Error(), "is a directory") {
 		t.Errorf("directory as target: %v", err)
 	}
@@ -136,5 +140,31 @@ func TestExportDir(t *testing.T) {
 	}
 	if _, err := ExportDir(ctx, st, []string{"NOSUCHID"}, dir, HTML, Options{}, false, nil); err == nil || !strings.Contains(err.Error(), "NOSUCHID") {
 		t.Errorf("unknown id: %v", err)
+	}
+}
+
+// An export that fails half-way (here: a conversation deleted after it was
+// selected) leaves no file under the target name, and no temp file.
+func TestExportFileFailureLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	if _, err := Import(ctx, st, []Conversation{fixture()}); err != nil {
+		t.Fatal(err)
+	}
+	live := liveConversation(t, st)
+	ids := []string{fixture().ID, live}
+	if err := st.DeleteConversation(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range Formats() {
+		path := filepath.Join(dir, "out"+f.Ext())
+		err := ExportFile(ctx, st, ids, path, f, Options{}, false, nil)
+		if err == nil || !strings.Contains(err.Error(), live) {
+			t.Errorf("%s: error %v, want one naming %s", f, err, live)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("failed exports left %d files behind", len(entries))
 	}
 }
