@@ -33,6 +33,7 @@
 //	}, func(ev engine.Event) {
 //		switch ev.Kind {
 //		case engine.EventStart: // left the queue; ev.PromptTokens, ev.CachedTokens
+//		case engine.EventPrefill: // long prompts: ev.PrefillDone of ev.PrefillTotal tokens
 //		case engine.EventToken: // ev.Token, ev.Text (whole UTF-8, never part of a stop string; may be "")
 //		case engine.EventDone:  // ev.Result, same as the return value
 //		}

@@ -185,6 +185,9 @@ func (e *Engine) generate(ctx context.Context, m *loaded, req Request, queue tim
 		}
 		entry.tokens = append(entry.tokens, todo[:n]...)
 		todo = todo[n:]
+		if res.Timings.PrefillTokens > e.opts.PrefillChunk {
+			onEvent(Event{Kind: EventPrefill, PrefillDone: res.Timings.PrefillTokens - len(todo), PrefillTotal: res.Timings.PrefillTokens})
+		}
 	}
 	res.Timings.Prefill = time.Since(pstart)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -467,5 +468,34 @@ func TestLogprobs(t *testing.T) {
 	}
 	if _, err := e.Generate(context.Background(), Request{Messages: userMsg("q"), TopLogprobs: 2}, nil); !errors.Is(err, ErrInvalidRequest) {
 		t.Fatalf("top_logprobs without logprobs: %v", err)
+	}
+}
+
+func TestChunkedPrefillProgressAndAnonymousCache(t *testing.T) {
+	lm := &scriptLM{next: scripted("ok")}
+	e := newFakeEngine(t, lm, Options{PrefillChunk: 8})
+	var progress []int
+	prompt := "a long prompt of thirty-one b" // BOS + 29 bytes + ":" = 31 tokens
+	res, err := e.Generate(context.Background(), Request{Prompt: prompt + ":"}, func(ev Event) {
+		if ev.Kind == EventPrefill {
+			progress = append(progress, ev.PrefillDone)
+			if ev.PrefillTotal != 31 {
+				t.Errorf("total %d", ev.PrefillTotal)
+			}
+		}
+	})
+	if err != nil || res.Text != "ok" {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if !slices.Equal(progress, []int{8, 16, 24, 31}) {
+		t.Fatalf("prefill progress %v", progress)
+	}
+	if calls := lm.forwardCalls(); !slices.Equal(calls[:4], []int{8, 8, 8, 7}) {
+		t.Fatalf("forward calls %v", calls)
+	}
+	// Without a cache key, a request extending the previous one reuses it.
+	res, err = e.Generate(context.Background(), Request{Prompt: prompt + ":ok and more:"}, nil)
+	if err != nil || res.Usage.CachedTokens != 33 {
+		t.Fatalf("anonymous reuse: %v cached %d", err, res.Usage.CachedTokens)
 	}
 }

@@ -121,6 +121,10 @@ const (
 	EventToken
 	// EventDone: the last event; Result is set.
 	EventDone
+	// EventPrefill: progress through a prompt that takes several forward
+	// passes (PrefillDone of PrefillTotal tokens); sent after each one.
+	// Consumers that do not show progress ignore it.
+	EventPrefill
 )
 
 // Event is one item of a generation's stream.
@@ -130,6 +134,8 @@ type Event struct {
 	Text         string
 	PromptTokens int
 	CachedTokens int
+	PrefillDone  int
+	PrefillTotal int
 	Result       *Result
 	// Logprob of Token, when Request.Logprobs (nil otherwise and for the
 	// final flush).
