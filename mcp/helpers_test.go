@@ -36,9 +36,15 @@ type fixture struct {
 // generation lasts long enough to be cancelled midway.
 func newFixture(t *testing.T, configure ...func(*Options)) *fixture {
 	t.Helper()
+	return newFixtureContext(t, 2048, configure...)
+}
+
+// newFixtureContext is newFixture with a model of the given context length.
+func newFixtureContext(t *testing.T, positions int, configure ...func(*Options)) *fixture {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "tiny-llama")
 	spec := testmodel.Tiny("llama", "f32", 0)
-	spec.MaxPositions = 2048
+	spec.MaxPositions = positions
 	if err := testmodel.WriteChat(dir, spec); err != nil {
 		t.Skipf("cannot write the test model (needs ../shared/testdata): %v", err)
 	}
@@ -55,7 +61,7 @@ func newFixture(t *testing.T, configure ...func(*Options)) *fixture {
 	opts := Options{
 		Engine: eng, Store: st, DefaultModel: dir, MaxTokens: 4096, Version: "test",
 		Models: func() ([]registry.Entry, []error) {
-			return []registry.Entry{{ID: "tiny-llama", Source: registry.SourceModelsDir, Path: dir, Architecture: "llama", ContextLength: 2048}}, nil
+			return []registry.Entry{{ID: "tiny-llama", Source: registry.SourceModelsDir, Path: dir, Architecture: "llama", ContextLength: positions}}, nil
 		},
 		ProgressInterval: time.Millisecond,
 	}

@@ -482,6 +482,41 @@ func testBadInput(t *testing.T, c *client.Client) {
 	}
 }
 
+// TestDefaultMaxTokensFitTheContext: the configured max_tokens (4096) is
+// larger than this model's context (64); without an explicit max_tokens a
+// call gets what the context leaves, saved or not, and a saved exchange is
+// stored once.
+func TestDefaultMaxTokensFitTheContext(t *testing.T) {
+	f := newFixtureContext(t, 64)
+	c, _ := f.stdioClient(t, client.WithLegacyProtocolOnly())
+	initialize(t, c)
+	for _, save := range []bool{false, true} {
+		res, out := call(t, c, "generate", map[string]any{"prompt": "Hello there", "save": save})
+		if res.IsError || out["finish_reason"] != "length" {
+			t.Fatalf("save=%v: %+v %v", save, res.Content, out)
+		}
+		u := out["usage"].(map[string]any)
+		if u["prompt_tokens"].(float64)+u["completion_tokens"].(float64) != 64 {
+			t.Fatalf("save=%v: usage %v does not fill the 64-token context", save, u)
+		}
+		if save {
+			path, err := f.st.ActivePath(context.Background(), out["conversation_id"].(string))
+			if err != nil || len(path) != 2 || path[0].Role != store.RoleUser || path[1].Status != store.StatusComplete {
+				t.Fatalf("stored %v %+v", err, path)
+			}
+			all, _ := f.st.Messages(context.Background(), out["conversation_id"].(string))
+			if len(all) != 2 {
+				t.Fatalf("stored %d messages, want the user's and the reply", len(all))
+			}
+		}
+	}
+	// An explicit max_tokens that does not fit is the caller's error.
+	res, _ := callRaw(t, c, "generate", map[string]any{"prompt": "Hello there", "max_tokens": 100})
+	if !res.IsError || !strings.Contains(textOf(t, res), "context") {
+		t.Fatalf("explicit max_tokens over the context: %+v", res)
+	}
+}
+
 // TestStdioRawLines writes JSON-RPC by hand: malformed lines get -32700
 // and the server goes on; every line it writes is JSON-RPC; it returns
 // when stdin closes.
