@@ -248,3 +248,23 @@ func TestStreamEmitsEarly(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentEncode shares one tokenizer (and its merge cache) between
+// goroutines; run with -race.
+func TestConcurrentEncode(t *testing.T) {
+	want := loadNamed(t, "llama2").Encode(englishText(4000), true)
+	tk, err := Load(filepath.Join(testdataDir(t), "tokenizers", "llama2")) // empty cache
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := englishText(4000)
+	done := make(chan []int32)
+	for g := 0; g < 4; g++ {
+		go func() { done <- tk.Encode(text, true) }()
+	}
+	for g := 0; g < 4; g++ {
+		if got := <-done; !slices.Equal(got, want) {
+			t.Fatal("concurrent Encode gave different ids")
+		}
+	}
+}
