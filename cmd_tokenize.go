@@ -34,7 +34,8 @@ trimmed, so a trailing newline is part of the text). Special tokens written in t
 text (e.g. <|im_start|>) are recognized; --add-special also adds the ones the model
 expects around a sequence (e.g. BOS). MODEL is a model directory (one holding only
 tokenizer.json and tokenizer_config.json is enough), a hub id ORG/NAME in the
-Hugging Face cache, or a name in the models directory.`,
+Hugging Face cache, or a name in the models directory. Put -- before a TEXT that
+starts with a dash.`,
 		Example: `  impetus tokenize -m mlx-community/Qwen2.5-0.5B-Instruct-4bit "Hello, world!"
   printf 'line\n' | impetus tokenize -m ./my-model --add-special
   impetus tokenize -m ./my-model --decode '[9707, 11, 1879, 0]'`,
