@@ -34,13 +34,13 @@ type fixture struct {
 
 // newFixture builds the server; the model's context is 2048 tokens so a
 // generation lasts long enough to be cancelled midway.
-func newFixture(t *testing.T, configure ...func(*Options)) *fixture {
+func newFixture(t testing.TB, configure ...func(*Options)) *fixture {
 	t.Helper()
 	return newFixtureContext(t, 2048, configure...)
 }
 
 // newFixtureContext is newFixture with a model of the given context length.
-func newFixtureContext(t *testing.T, positions int, configure ...func(*Options)) *fixture {
+func newFixtureContext(t testing.TB, positions int, configure ...func(*Options)) *fixture {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "tiny-llama")
 	spec := testmodel.Tiny("llama", "f32", 0)
@@ -126,7 +126,7 @@ func assertJSONRPC(t *testing.T, lines []string) {
 }
 
 // stdioClient runs ServeStdio on pipes and connects mcp-go's client to it.
-func (f *fixture) stdioClient(t *testing.T, opts ...client.ClientOption) (*client.Client, *lineLog) {
+func (f *fixture) stdioClient(t testing.TB, opts ...client.ClientOption) (*client.Client, *lineLog) {
 	t.Helper()
 	clientIn, serverOut := io.Pipe()
 	serverIn, clientOut := io.Pipe()
