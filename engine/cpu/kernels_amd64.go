@@ -5,6 +5,8 @@ package cpu
 import (
 	"unsafe"
 
+	"github.com/impetus-llm/impetus/engine/ops"
+
 	"golang.org/x/sys/cpu"
 )
 
@@ -119,4 +121,77 @@ func qf4(l *linear, o int, x []float32, xStride int, xsum []float32, sumStride i
 		k = 1
 	}
 	floatKernels4[k][l.sfmt](&l.packed[o*l.wordsPerRow], sc, bi, &x[0], &xsum[0], nb, gb, 4*xStride, 4*sumStride, &out[0])
+}
+
+//go:noescape
+func dotbf16(w *uint16, x *float32, n int) float32
+
+//go:noescape
+func dotf16(w *uint16, x *float32, n int) float32
+
+//go:noescape
+func dotbf164(w *uint16, x *float32, n, xStride int, out *float32)
+
+//go:noescape
+func dotf164(w *uint16, x *float32, n, xStride int, out *float32)
+
+//go:noescape
+func dotf324(w *float32, x *float32, n, xStride int, out *float32)
+
+// denseSIMD reports whether the dense kernels below are SIMD.
+const denseSIMD = true
+
+// denseDot1 is row o of a dense F32/F16/BF16 linear dotted with x.
+func denseDot1(l *linear, o int, x []float32) float32 {
+	in := l.in
+	x = x[:in]
+	m := in &^ 15
+	var s float32
+	switch l.dtype {
+	case ops.F32:
+		return dotF32(l.f32[o*in:(o+1)*in], x)
+	case ops.BF16:
+		w := l.u16[o*in : (o+1)*in]
+		if m > 0 {
+			s = dotbf16(&w[0], &x[0], m)
+		}
+		for i := m; i < in; i++ {
+			s += bf16ToF32(w[i]) * x[i]
+		}
+	default:
+		w := l.u16[o*in : (o+1)*in]
+		if m > 0 {
+			s = dotf16(&w[0], &x[0], m)
+		}
+		for i := m; i < in; i++ {
+			s += f16Table[w[i]] * x[i]
+		}
+	}
+	return s
+}
+
+// denseDot4 is row o against four activation rows xStride floats apart.
+func denseDot4(l *linear, o int, x []float32, xStride int, out *[4]float32) {
+	in := l.in
+	_ = x[3*xStride+in-1]
+	m := in &^ 15
+	if m > 0 {
+		switch l.dtype {
+		case ops.F32:
+			dotf324(&l.f32[o*in], &x[0], m, 4*xStride, &out[0])
+		case ops.BF16:
+			dotbf164(&l.u16[o*in], &x[0], m, 4*xStride, &out[0])
+		default:
+			dotf164(&l.u16[o*in], &x[0], m, 4*xStride, &out[0])
+		}
+	} else {
+		*out = [4]float32{}
+	}
+	if m < in {
+		var row [16]float32
+		r := l.rowTail(o, m, row[:in-m])
+		for t := 0; t < 4; t++ {
+			out[t] += dotF32Go(r, x[t*xStride+m:t*xStride+in])
+		}
+	}
 }

@@ -41,3 +41,13 @@ func qf4(l *linear, o int, x []float32, xStride int, xsum []float32, sumStride i
 		out[t] = qf1(l, o, x[t*xStride:], xsum[t*sumStride:])
 	}
 }
+
+// denseSIMD reports whether the dense kernels are SIMD (not here: the
+// generic row-decode path is as good in pure Go).
+const denseSIMD = false
+
+func denseDot1(l *linear, o int, x []float32) float32 { panic("unreachable: denseSIMD is false") }
+
+func denseDot4(l *linear, o int, x []float32, xStride int, out *[4]float32) {
+	panic("unreachable: denseSIMD is false")
+}

@@ -234,3 +234,48 @@ func f32ToF16Test(f float32) uint16 {
 	}
 	return sign | uint16(exp)<<10 | uint16((u>>13)&0x3ff)
 }
+
+// TestDenseKernelsMatchPortable checks the dense F32/BF16/F16 SIMD kernels
+// (one and four rows, widths with and without a tail) against decoding the
+// row and a plain dot product.
+func TestDenseKernelsMatchPortable(t *testing.T) {
+	if !denseSIMD {
+		t.Skip("no dense SIMD kernels on this platform")
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, dt := range []ops.DType{ops.F32, ops.BF16, ops.F16} {
+		for _, in := range []int{16, 37, 64, 100, 896} {
+			const out = 3
+			var data []byte
+			for i := 0; i < out*in; i++ {
+				f := float32(r.NormFloat64())
+				switch dt {
+				case ops.F32:
+					data = binary.LittleEndian.AppendUint32(data, math.Float32bits(f))
+				case ops.BF16:
+					data = binary.LittleEndian.AppendUint16(data, uint16(math.Float32bits(f)>>16))
+				default:
+					data = binary.LittleEndian.AppendUint16(data, f32ToF16Test(f))
+				}
+			}
+			l, err := loadLinear(ops.LinearSpec{Weight: &ops.Raw{Name: "w", DType: dt, Shape: []int{out, in}, Data: data}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := randF32(r, 4*in)
+			row := make([]float32, in)
+			for o := 0; o < out; o++ {
+				w := l.rowF32(o, row)
+				var four [4]float32
+				denseDot4(l, o, x, in, &four)
+				for tk := 0; tk < 4; tk++ {
+					want := dotF32Go(w, x[tk*in:(tk+1)*in])
+					got := denseDot1(l, o, x[tk*in:(tk+1)*in])
+					if !close32(got, want, 1e-5) || !close32(four[tk], want, 1e-5) {
+						t.Errorf("%s in=%d row %d token %d: simd %v, simd4 %v, portable %v", dt, in, o, tk, got, four[tk], want)
+					}
+				}
+			}
+		}
+	}
+}

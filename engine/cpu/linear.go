@@ -253,11 +253,31 @@ func dequantRow(dst []float32, words []uint32, scales, biases []float32, bits, g
 	}
 }
 
+// rowTail decodes elements [from, from+len(dst)) of dense row o.
+func (l *linear) rowTail(o, from int, dst []float32) []float32 {
+	base := o*l.in + from
+	for i := range dst {
+		switch l.dtype {
+		case ops.F32:
+			dst[i] = l.f32[base+i]
+		case ops.BF16:
+			dst[i] = bf16ToF32(l.u16[base+i])
+		default:
+			dst[i] = f16Table[l.u16[base+i]]
+		}
+	}
+	return dst
+}
+
 // matmul computes y = x·Wᵀ (+bias) for x [T, in] into y [T, out].
 func (b *Backend) matmul(x, y *tensor, l *linear) {
 	T := x.rows
 	if l.fast != fastNone && b.useFast {
 		b.matmulFast(x, y, l)
+		return
+	}
+	if denseSIMD && b.useFast && l.dtype != ops.U32 {
+		b.matmulDense(x, y, l)
 		return
 	}
 	b.pool.parallel(l.out, 4, func(wk, lo, hi int) {
@@ -274,6 +294,36 @@ func (b *Backend) matmul(x, y *tensor, l *linear) {
 			}
 			for t := 0; t < T; t++ {
 				y.data[t*l.out+o] = dotF32(row, x.data[t*l.in:(t+1)*l.in]) + bias
+			}
+		}
+	})
+}
+
+// matmulDense is matmul for F32/F16/BF16 weights with the SIMD kernels:
+// each weight row is read once per four tokens.
+func (b *Backend) matmulDense(x, y *tensor, l *linear) {
+	T, in, out := x.rows, l.in, l.out
+	chunk := max(4, ((512<<10)/(4*in))&^3)
+	b.pool.parallel(out, 16, func(_, lo, hi int) {
+		var res [4]float32
+		for t0 := 0; t0 < T; t0 += chunk {
+			t1 := min(T, t0+chunk)
+			for o := lo; o < hi; o++ {
+				var bias float32
+				if l.bias != nil {
+					bias = l.bias[o]
+				}
+				t := t0
+				for ; t+4 <= t1; t += 4 {
+					denseDot4(l, o, x.data[t*in:], in, &res)
+					y.data[t*out+o] = res[0] + bias
+					y.data[(t+1)*out+o] = res[1] + bias
+					y.data[(t+2)*out+o] = res[2] + bias
+					y.data[(t+3)*out+o] = res[3] + bias
+				}
+				for ; t < t1; t++ {
+					y.data[t*out+o] = denseDot1(l, o, x.data[t*in:(t+1)*in]) + bias
+				}
 			}
 		}
 	})
