@@ -272,20 +272,14 @@ func (b *Backend) Gate(act ops.Act, gate, up ops.Tensor) ops.Tensor {
 	if b.err != nil {
 		return y
 	}
-	switch act {
-	case ops.SiLU:
-		for i, v := range g.data {
-			y.data[i] = v / (1 + float32(math.Exp(float64(-v)))) * u.data[i]
-		}
-	case ops.GELUTanh:
-		const c = 0.7978845608028654 // sqrt(2/pi)
-		for i, v := range g.data {
-			x := float64(v)
-			y.data[i] = float32(0.5*x*(1+math.Tanh(c*(x+0.044715*x*x*x)))) * u.data[i]
-		}
-	default:
+	if act != ops.SiLU && act != ops.GELUTanh {
 		b.fail("gate: unknown activation %v", act)
+		return y
 	}
+	n := len(y.data)
+	b.pool.parallel(n, 1024, func(_, lo, hi int) {
+		gateRows(act, g.data[lo:hi], u.data[lo:hi], y.data[lo:hi])
+	})
 	return y
 }
 

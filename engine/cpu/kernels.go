@@ -1,6 +1,10 @@
 package cpu
 
-import "math"
+import (
+	"math"
+
+	"github.com/impetus-llm/impetus/engine/ops"
+)
 
 // This file holds the portable kernels. The SIMD versions (kernels_amd64.s)
 // must compute the same thing; kernels_test.go compares them.
@@ -231,4 +235,20 @@ func q8f32dotGo(w []uint32, sc, bi []float32, x, xsum []float32, nb, gb int) flo
 		bacc += bi[g] * xsum[g]
 	}
 	return acc + bacc
+}
+
+// gateGo is the portable gating: y = act(g)·u.
+func gateGo(act ops.Act, g, u, y []float32) {
+	switch act {
+	case ops.SiLU:
+		for i, v := range g {
+			y[i] = v / (1 + float32(math.Exp(float64(-v)))) * u[i]
+		}
+	case ops.GELUTanh:
+		const c = 0.7978845608028654 // sqrt(2/pi)
+		for i, v := range g {
+			x := float64(v)
+			y[i] = float32(0.5*x*(1+math.Tanh(c*(x+0.044715*x*x*x)))) * u[i]
+		}
+	}
 }

@@ -195,3 +195,17 @@ func denseDot4(l *linear, o int, x []float32, xStride int, out *[4]float32) {
 		}
 	}
 }
+
+//go:noescape
+func gateAVX512(gp, up, yp *float32, n int, gelu bool)
+
+// gateRows computes y = act(g)·u; the SIMD kernel handles multiples of 16.
+func gateRows(act ops.Act, g, u, y []float32) {
+	n := len(g)
+	m := 0
+	if haveAVX512 && n >= 16 {
+		m = n &^ 15
+		gateAVX512(&g[0], &u[0], &y[0], m, act == ops.GELUTanh)
+	}
+	gateGo(act, g[m:], u[m:], y[m:])
+}

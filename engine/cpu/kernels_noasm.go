@@ -2,6 +2,8 @@
 
 package cpu
 
+import "github.com/impetus-llm/impetus/engine/ops"
+
 const (
 	haveAVX512    = false
 	haveQuantSIMD = false
@@ -51,3 +53,5 @@ func denseDot1(l *linear, o int, x []float32) float32 { panic("unreachable: dens
 func denseDot4(l *linear, o int, x []float32, xStride int, out *[4]float32) {
 	panic("unreachable: denseSIMD is false")
 }
+
+func gateRows(act ops.Act, g, u, y []float32) { gateGo(act, g, u, y) }

@@ -279,3 +279,27 @@ func TestDenseKernelsMatchPortable(t *testing.T) {
 		}
 	}
 }
+
+// TestGateMatchesPortable checks the SIMD SiLU/GELU gating against the
+// float64-based portable version, including extreme inputs.
+func TestGateMatchesPortable(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	n := 1000
+	g := randF32(r, n)
+	for i := range g {
+		g[i] *= 6
+	}
+	copy(g, []float32{0, -0, 1e-30, -1e-30, 88, -88, 100, -100, 1e4, -1e4, 3.4e38, -3.4e38})
+	u := randF32(r, n)
+	for _, act := range []ops.Act{ops.SiLU, ops.GELUTanh} {
+		got, want := make([]float32, n), make([]float32, n)
+		gateRows(act, g, u, got)
+		gateGo(act, g, u, want)
+		for i := range got {
+			d := math.Abs(float64(got[i] - want[i]))
+			if d > 2e-6*math.Abs(float64(want[i]))+1e-7*math.Abs(float64(g[i]*u[i])) || got[i] != got[i] {
+				t.Errorf("%v(%g)·%g: simd %g, portable %g", act, g[i], u[i], got[i], want[i])
+			}
+		}
+	}
+}
