@@ -618,7 +618,7 @@ func filterSum(_ *state, _ *scope, v Value, args []Value, kw *Map) (Value, error
 		return nil, err
 	}
 	attr := arg(args, kw, 0, "attribute", nil)
-	var total Value = arg(args, kw, 1, "start", int64(0))
+	total := arg(args, kw, 1, "start", int64(0))
 	for _, it := range items {
 		if attr != nil {
 			it = attrPath(it, attr)

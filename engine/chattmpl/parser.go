@@ -77,8 +77,6 @@ func describe(t *token) string {
 		return "text"
 	case tString:
 		return strconv.Quote(t.val)
-	case tIdent, tNumber:
-		return "'" + t.val + "'"
 	}
 	return "'" + t.val + "'"
 }

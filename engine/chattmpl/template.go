@@ -14,9 +14,15 @@
 // Deliberate differences from @huggingface/jinja 0.5.11, where it departs
 // from Jinja2/Python: str.strip/lstrip/rstrip honour their chars argument;
 // string lengths count code points, not UTF-16 units; % takes the sign of the
-// divisor; iterating an undefined value yields nothing (iterating none is an
-// error); tools and documents are none when absent, as transformers passes
-// them.
+// divisor; int of a negative float truncates; division by zero is an error;
+// iterating an undefined value yields nothing (iterating none is an error);
+// tools and documents are none when absent, as transformers passes them.
+// Beyond it, the engine has what Jinja2 chat templates also use and it lacks
+// (select/reject/map with a filter, batch, round, escape, dict(), list.append,
+// loop.cycle, test arguments, string repetition, string comparison).
+//
+// Rendering is bounded: evaluation steps, output and value size, list length
+// and macro recursion have limits, so no template can hang or exhaust memory.
 package chattmpl
 
 import (
