@@ -138,21 +138,27 @@ func (b *Backend) matmulFloat(x, y *tensor, l *linear) {
 		var res [4]float32
 		for t0 := 0; t0 < T; t0 += chunk {
 			t1 := min(T, t0+chunk)
-			for o := lo; o < hi; o++ {
-				var bias float32
-				if l.bias != nil {
-					bias = l.bias[o]
+			t4 := t0 + (t1-t0)&^3
+			if t4 > t0 {
+				for o := lo; o < hi; o++ {
+					for t := t0; t < t4; t += 4 {
+						qf4(l, o, f.xd[t*in:], in, f.xsum[t*ng:], ng, &res)
+						y.data[t*out+o] = res[0]
+						y.data[(t+1)*out+o] = res[1]
+						y.data[(t+2)*out+o] = res[2]
+						y.data[(t+3)*out+o] = res[3]
+					}
 				}
-				t := t0
-				for ; t+4 <= t1; t += 4 {
-					qf4(l, o, f.xd[t*in:], in, f.xsum[t*ng:], ng, &res)
-					y.data[t*out+o] = res[0] + bias
-					y.data[(t+1)*out+o] = res[1] + bias
-					y.data[(t+2)*out+o] = res[2] + bias
-					y.data[(t+3)*out+o] = res[3] + bias
-				}
-				for ; t < t1; t++ {
-					y.data[t*out+o] = qf1(l, o, f.xd[t*in:(t+1)*in], f.xsum[t*ng:(t+1)*ng]) + bias
+			}
+			for t := t4; t < t1; t++ {
+				qfRows(l, lo, hi, f.xd[t*in:(t+1)*in], f.xsum[t*ng:(t+1)*ng], y.data[t*out+lo:t*out+hi])
+			}
+		}
+		if l.bias != nil {
+			for t := 0; t < T; t++ {
+				row := y.data[t*out : (t+1)*out]
+				for o := lo; o < hi; o++ {
+					row[o] += l.bias[o]
 				}
 			}
 		}

@@ -84,23 +84,38 @@ func qdot4(k fastKind, w []uint32, sc, bi []float32, xq []int16, xqStride int, m
 	q8dot4AVX512(&w[0], &sc[0], &bi[0], &xq[0], xs, xsum, nb, gb, 2*xqStride, 4*metaStride, &out[0])
 }
 
-// qf1 runs the single-row float kernel on row o of l.
-func qf1(l *linear, o int, x, xsum []float32) float32 {
+// qfRows runs the float kernel on rows [lo, hi) of l against one
+// activation row, writing out[0:hi-lo] (without the additive bias).
+func qfRows(l *linear, lo, hi int, x, xsum []float32, out []float32) {
+	if hi <= lo {
+		return
+	}
 	nb, gb := l.in/64, l.group/64
 	ng := nb / gb
 	_ = x[nb*64-1]
 	_ = xsum[ng-1]
+	_ = out[hi-lo-1]
+	_ = l.packed[hi*l.wordsPerRow-1]
 	esz := 2
 	if l.sfmt == scaleF32 {
 		esz = 4
 	}
-	sc := unsafe.Pointer(&l.scRaw[o*ng*esz])
-	bi := unsafe.Pointer(&l.biRaw[o*ng*esz])
+	_ = l.scRaw[hi*ng*esz-1]
+	_ = l.biRaw[hi*ng*esz-1]
+	sc := unsafe.Pointer(&l.scRaw[lo*ng*esz])
+	bi := unsafe.Pointer(&l.biRaw[lo*ng*esz])
 	k := 0
 	if l.bits == 8 {
 		k = 1
 	}
-	return floatKernels1[k][l.sfmt](&l.packed[o*l.wordsPerRow], sc, bi, &x[0], &xsum[0], nb, gb)
+	floatKernelsRows[k][l.sfmt](&l.packed[lo*l.wordsPerRow], sc, bi, &x[0], &xsum[0], nb, gb, hi-lo, &out[0])
+}
+
+// qf1 runs the float kernel on row o of l.
+func qf1(l *linear, o int, x, xsum []float32) float32 {
+	var r [1]float32
+	qfRows(l, o, o+1, x, xsum, r[:])
+	return r[0]
 }
 
 // qf4 runs the four-row float kernel on row o of l: x holds 4 rows xStride

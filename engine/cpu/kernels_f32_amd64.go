@@ -1,55 +1,55 @@
 //go:build amd64 && !purego
 
-// Declarations of the float kernels in kernels_f32_amd64.s (one per bit
-// width, scale type and row count).
+// Code generated for the float kernels of kernels_f32_amd64.s; the generator
+// is not kept, edit both files together.
 
 package cpu
 
 import "unsafe"
 
 //go:noescape
-func q4dotf32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb int) float32
+func q4rowsf32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, nrows int, out *float32)
 
 //go:noescape
 func q4dot4f32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
 
 //go:noescape
-func q8dotf32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb int) float32
+func q8rowsf32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, nrows int, out *float32)
 
 //go:noescape
 func q8dot4f32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
 
 //go:noescape
-func q4dotbf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb int) float32
+func q4rowsbf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, nrows int, out *float32)
 
 //go:noescape
 func q4dot4bf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
 
 //go:noescape
-func q8dotbf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb int) float32
+func q8rowsbf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, nrows int, out *float32)
 
 //go:noescape
 func q8dot4bf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
 
 //go:noescape
-func q4dotf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb int) float32
+func q4rowsf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, nrows int, out *float32)
 
 //go:noescape
 func q4dot4f16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
 
 //go:noescape
-func q8dotf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb int) float32
+func q8rowsf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, nrows int, out *float32)
 
 //go:noescape
 func q8dot4f16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
 
-type qf1Func func(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb int) float32
+type qrowsFunc func(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, nrows int, out *float32)
 type qf4Func func(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
 
 // floatKernels[bits==8][scale format] (formats: scaleF32, scaleBF16, scaleF16).
-var floatKernels1 = [2][3]qf1Func{
-	{q4dotf32, q4dotbf16, q4dotf16},
-	{q8dotf32, q8dotbf16, q8dotf16},
+var floatKernelsRows = [2][3]qrowsFunc{
+	{q4rowsf32, q4rowsbf16, q4rowsf16},
+	{q8rowsf32, q8rowsbf16, q8rowsf16},
 }
 
 var floatKernels4 = [2][3]qf4Func{

@@ -10,26 +10,33 @@
 // Scales and biases are read in their stored type (f32, bf16 or f16), so
 // quantized weights are never copied or widened in memory.
 
-// func q4dotf32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb int) float32
-TEXT ·q4dotf32(SB), NOSPLIT, $0-60
+// func q4rowsf32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, nrows int, out *float32)
+// nrows consecutive weight rows against one activation row: out[r] is row
+// r's dot product (without the additive bias).
+TEXT ·q4rowsf32(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), SI
 	MOVQ sc+8(FP), R8
 	MOVQ bi+16(FP), R9
+	MOVQ nrows+56(FP), R12
+	MOVQ out+64(FP), R13
+	MOVL $0x0F, AX
+	VPBROADCASTD AX, Z15
+q4rowsf32row:
+	TESTQ R12, R12
+	JZ    q4rowsf32end
 	MOVQ x+24(FP), DI
 	MOVQ xsum+32(FP), R11
 	MOVQ nb+40(FP), CX
 	MOVQ gb+48(FP), DX
 	VPXORD Z0, Z0, Z0
 	VXORPS X2, X2, X2
-	MOVL $0x0F, AX
-	VPBROADCASTD AX, Z15
-q4dotf32group:
+q4rowsf32group:
 	TESTQ CX, CX
-	JZ    q4dotf32done
+	JZ    q4rowsf32done
 	VPXORD Z1, Z1, Z1
 	VPXORD Z8, Z8, Z8
 	MOVQ DX, BX
-q4dotf32block:
+q4rowsf32block:
 	VPMOVZXBD (SI), Z3
 	VPMOVZXBD 16(SI), Z4
 	VPSRLD $4, Z3, Z5
@@ -48,7 +55,7 @@ q4dotf32block:
 	ADDQ $256, DI
 	DECQ CX
 	DECQ BX
-	JNZ  q4dotf32block
+	JNZ  q4rowsf32block
 	VADDPS Z8, Z1, Z1
 	VMOVSS (R8), X7
 	VMOVSS (R9), X12
@@ -58,8 +65,8 @@ q4dotf32block:
 	VFMADD231PS Z7, Z1, Z0
 	VFMADD231SS (R11), X12, X2
 	ADDQ $4, R11
-	JMP  q4dotf32group
-q4dotf32done:
+	JMP  q4rowsf32group
+q4rowsf32done:
 	VEXTRACTF32X8 $1, Z0, Y1
 	VADDPS Y1, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
@@ -67,8 +74,12 @@ q4dotf32done:
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
 	VADDSS X2, X0, X0
+	VMOVSS X0, (R13)
+	ADDQ $4, R13
+	DECQ R12
+	JMP  q4rowsf32row
+q4rowsf32end:
 	VZEROUPPER
-	MOVSS X0, ret+56(FP)
 	RET
 
 // func q4dot4f32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
@@ -190,26 +201,33 @@ q4dot4f32done:
 	VZEROUPPER
 	RET
 
-// func q8dotf32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb int) float32
-TEXT ·q8dotf32(SB), NOSPLIT, $0-60
+// func q8rowsf32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, nrows int, out *float32)
+// nrows consecutive weight rows against one activation row: out[r] is row
+// r's dot product (without the additive bias).
+TEXT ·q8rowsf32(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), SI
 	MOVQ sc+8(FP), R8
 	MOVQ bi+16(FP), R9
+	MOVQ nrows+56(FP), R12
+	MOVQ out+64(FP), R13
+	MOVL $0x0F, AX
+	VPBROADCASTD AX, Z15
+q8rowsf32row:
+	TESTQ R12, R12
+	JZ    q8rowsf32end
 	MOVQ x+24(FP), DI
 	MOVQ xsum+32(FP), R11
 	MOVQ nb+40(FP), CX
 	MOVQ gb+48(FP), DX
 	VPXORD Z0, Z0, Z0
 	VXORPS X2, X2, X2
-	MOVL $0x0F, AX
-	VPBROADCASTD AX, Z15
-q8dotf32group:
+q8rowsf32group:
 	TESTQ CX, CX
-	JZ    q8dotf32done
+	JZ    q8rowsf32done
 	VPXORD Z1, Z1, Z1
 	VPXORD Z8, Z8, Z8
 	MOVQ DX, BX
-q8dotf32block:
+q8rowsf32block:
 	VPMOVZXBD (SI), Z3
 	VPMOVZXBD 16(SI), Z4
 	VPMOVZXBD 32(SI), Z5
@@ -226,7 +244,7 @@ q8dotf32block:
 	ADDQ $256, DI
 	DECQ CX
 	DECQ BX
-	JNZ  q8dotf32block
+	JNZ  q8rowsf32block
 	VADDPS Z8, Z1, Z1
 	VMOVSS (R8), X7
 	VMOVSS (R9), X12
@@ -236,8 +254,8 @@ q8dotf32block:
 	VFMADD231PS Z7, Z1, Z0
 	VFMADD231SS (R11), X12, X2
 	ADDQ $4, R11
-	JMP  q8dotf32group
-q8dotf32done:
+	JMP  q8rowsf32group
+q8rowsf32done:
 	VEXTRACTF32X8 $1, Z0, Y1
 	VADDPS Y1, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
@@ -245,8 +263,12 @@ q8dotf32done:
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
 	VADDSS X2, X0, X0
+	VMOVSS X0, (R13)
+	ADDQ $4, R13
+	DECQ R12
+	JMP  q8rowsf32row
+q8rowsf32end:
 	VZEROUPPER
-	MOVSS X0, ret+56(FP)
 	RET
 
 // func q8dot4f32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
@@ -366,26 +388,33 @@ q8dot4f32done:
 	VZEROUPPER
 	RET
 
-// func q4dotbf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb int) float32
-TEXT ·q4dotbf16(SB), NOSPLIT, $0-60
+// func q4rowsbf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, nrows int, out *float32)
+// nrows consecutive weight rows against one activation row: out[r] is row
+// r's dot product (without the additive bias).
+TEXT ·q4rowsbf16(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), SI
 	MOVQ sc+8(FP), R8
 	MOVQ bi+16(FP), R9
+	MOVQ nrows+56(FP), R12
+	MOVQ out+64(FP), R13
+	MOVL $0x0F, AX
+	VPBROADCASTD AX, Z15
+q4rowsbf16row:
+	TESTQ R12, R12
+	JZ    q4rowsbf16end
 	MOVQ x+24(FP), DI
 	MOVQ xsum+32(FP), R11
 	MOVQ nb+40(FP), CX
 	MOVQ gb+48(FP), DX
 	VPXORD Z0, Z0, Z0
 	VXORPS X2, X2, X2
-	MOVL $0x0F, AX
-	VPBROADCASTD AX, Z15
-q4dotbf16group:
+q4rowsbf16group:
 	TESTQ CX, CX
-	JZ    q4dotbf16done
+	JZ    q4rowsbf16done
 	VPXORD Z1, Z1, Z1
 	VPXORD Z8, Z8, Z8
 	MOVQ DX, BX
-q4dotbf16block:
+q4rowsbf16block:
 	VPMOVZXBD (SI), Z3
 	VPMOVZXBD 16(SI), Z4
 	VPSRLD $4, Z3, Z5
@@ -404,7 +433,7 @@ q4dotbf16block:
 	ADDQ $256, DI
 	DECQ CX
 	DECQ BX
-	JNZ  q4dotbf16block
+	JNZ  q4rowsbf16block
 	VADDPS Z8, Z1, Z1
 	MOVWLZX (R8), AX
 	SHLL $16, AX
@@ -418,8 +447,8 @@ q4dotbf16block:
 	VFMADD231PS Z7, Z1, Z0
 	VFMADD231SS (R11), X12, X2
 	ADDQ $4, R11
-	JMP  q4dotbf16group
-q4dotbf16done:
+	JMP  q4rowsbf16group
+q4rowsbf16done:
 	VEXTRACTF32X8 $1, Z0, Y1
 	VADDPS Y1, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
@@ -427,8 +456,12 @@ q4dotbf16done:
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
 	VADDSS X2, X0, X0
+	VMOVSS X0, (R13)
+	ADDQ $4, R13
+	DECQ R12
+	JMP  q4rowsbf16row
+q4rowsbf16end:
 	VZEROUPPER
-	MOVSS X0, ret+56(FP)
 	RET
 
 // func q4dot4bf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
@@ -554,26 +587,33 @@ q4dot4bf16done:
 	VZEROUPPER
 	RET
 
-// func q8dotbf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb int) float32
-TEXT ·q8dotbf16(SB), NOSPLIT, $0-60
+// func q8rowsbf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, nrows int, out *float32)
+// nrows consecutive weight rows against one activation row: out[r] is row
+// r's dot product (without the additive bias).
+TEXT ·q8rowsbf16(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), SI
 	MOVQ sc+8(FP), R8
 	MOVQ bi+16(FP), R9
+	MOVQ nrows+56(FP), R12
+	MOVQ out+64(FP), R13
+	MOVL $0x0F, AX
+	VPBROADCASTD AX, Z15
+q8rowsbf16row:
+	TESTQ R12, R12
+	JZ    q8rowsbf16end
 	MOVQ x+24(FP), DI
 	MOVQ xsum+32(FP), R11
 	MOVQ nb+40(FP), CX
 	MOVQ gb+48(FP), DX
 	VPXORD Z0, Z0, Z0
 	VXORPS X2, X2, X2
-	MOVL $0x0F, AX
-	VPBROADCASTD AX, Z15
-q8dotbf16group:
+q8rowsbf16group:
 	TESTQ CX, CX
-	JZ    q8dotbf16done
+	JZ    q8rowsbf16done
 	VPXORD Z1, Z1, Z1
 	VPXORD Z8, Z8, Z8
 	MOVQ DX, BX
-q8dotbf16block:
+q8rowsbf16block:
 	VPMOVZXBD (SI), Z3
 	VPMOVZXBD 16(SI), Z4
 	VPMOVZXBD 32(SI), Z5
@@ -590,7 +630,7 @@ q8dotbf16block:
 	ADDQ $256, DI
 	DECQ CX
 	DECQ BX
-	JNZ  q8dotbf16block
+	JNZ  q8rowsbf16block
 	VADDPS Z8, Z1, Z1
 	MOVWLZX (R8), AX
 	SHLL $16, AX
@@ -604,8 +644,8 @@ q8dotbf16block:
 	VFMADD231PS Z7, Z1, Z0
 	VFMADD231SS (R11), X12, X2
 	ADDQ $4, R11
-	JMP  q8dotbf16group
-q8dotbf16done:
+	JMP  q8rowsbf16group
+q8rowsbf16done:
 	VEXTRACTF32X8 $1, Z0, Y1
 	VADDPS Y1, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
@@ -613,8 +653,12 @@ q8dotbf16done:
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
 	VADDSS X2, X0, X0
+	VMOVSS X0, (R13)
+	ADDQ $4, R13
+	DECQ R12
+	JMP  q8rowsbf16row
+q8rowsbf16end:
 	VZEROUPPER
-	MOVSS X0, ret+56(FP)
 	RET
 
 // func q8dot4bf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
@@ -738,26 +782,33 @@ q8dot4bf16done:
 	VZEROUPPER
 	RET
 
-// func q4dotf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb int) float32
-TEXT ·q4dotf16(SB), NOSPLIT, $0-60
+// func q4rowsf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, nrows int, out *float32)
+// nrows consecutive weight rows against one activation row: out[r] is row
+// r's dot product (without the additive bias).
+TEXT ·q4rowsf16(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), SI
 	MOVQ sc+8(FP), R8
 	MOVQ bi+16(FP), R9
+	MOVQ nrows+56(FP), R12
+	MOVQ out+64(FP), R13
+	MOVL $0x0F, AX
+	VPBROADCASTD AX, Z15
+q4rowsf16row:
+	TESTQ R12, R12
+	JZ    q4rowsf16end
 	MOVQ x+24(FP), DI
 	MOVQ xsum+32(FP), R11
 	MOVQ nb+40(FP), CX
 	MOVQ gb+48(FP), DX
 	VPXORD Z0, Z0, Z0
 	VXORPS X2, X2, X2
-	MOVL $0x0F, AX
-	VPBROADCASTD AX, Z15
-q4dotf16group:
+q4rowsf16group:
 	TESTQ CX, CX
-	JZ    q4dotf16done
+	JZ    q4rowsf16done
 	VPXORD Z1, Z1, Z1
 	VPXORD Z8, Z8, Z8
 	MOVQ DX, BX
-q4dotf16block:
+q4rowsf16block:
 	VPMOVZXBD (SI), Z3
 	VPMOVZXBD 16(SI), Z4
 	VPSRLD $4, Z3, Z5
@@ -776,7 +827,7 @@ q4dotf16block:
 	ADDQ $256, DI
 	DECQ CX
 	DECQ BX
-	JNZ  q4dotf16block
+	JNZ  q4rowsf16block
 	VADDPS Z8, Z1, Z1
 	MOVWLZX (R8), AX
 	VMOVD AX, X7
@@ -790,8 +841,8 @@ q4dotf16block:
 	VFMADD231PS Z7, Z1, Z0
 	VFMADD231SS (R11), X12, X2
 	ADDQ $4, R11
-	JMP  q4dotf16group
-q4dotf16done:
+	JMP  q4rowsf16group
+q4rowsf16done:
 	VEXTRACTF32X8 $1, Z0, Y1
 	VADDPS Y1, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
@@ -799,8 +850,12 @@ q4dotf16done:
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
 	VADDSS X2, X0, X0
+	VMOVSS X0, (R13)
+	ADDQ $4, R13
+	DECQ R12
+	JMP  q4rowsf16row
+q4rowsf16end:
 	VZEROUPPER
-	MOVSS X0, ret+56(FP)
 	RET
 
 // func q4dot4f16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)
@@ -926,26 +981,33 @@ q4dot4f16done:
 	VZEROUPPER
 	RET
 
-// func q8dotf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb int) float32
-TEXT ·q8dotf16(SB), NOSPLIT, $0-60
+// func q8rowsf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, nrows int, out *float32)
+// nrows consecutive weight rows against one activation row: out[r] is row
+// r's dot product (without the additive bias).
+TEXT ·q8rowsf16(SB), NOSPLIT, $0-72
 	MOVQ w+0(FP), SI
 	MOVQ sc+8(FP), R8
 	MOVQ bi+16(FP), R9
+	MOVQ nrows+56(FP), R12
+	MOVQ out+64(FP), R13
+	MOVL $0x0F, AX
+	VPBROADCASTD AX, Z15
+q8rowsf16row:
+	TESTQ R12, R12
+	JZ    q8rowsf16end
 	MOVQ x+24(FP), DI
 	MOVQ xsum+32(FP), R11
 	MOVQ nb+40(FP), CX
 	MOVQ gb+48(FP), DX
 	VPXORD Z0, Z0, Z0
 	VXORPS X2, X2, X2
-	MOVL $0x0F, AX
-	VPBROADCASTD AX, Z15
-q8dotf16group:
+q8rowsf16group:
 	TESTQ CX, CX
-	JZ    q8dotf16done
+	JZ    q8rowsf16done
 	VPXORD Z1, Z1, Z1
 	VPXORD Z8, Z8, Z8
 	MOVQ DX, BX
-q8dotf16block:
+q8rowsf16block:
 	VPMOVZXBD (SI), Z3
 	VPMOVZXBD 16(SI), Z4
 	VPMOVZXBD 32(SI), Z5
@@ -962,7 +1024,7 @@ q8dotf16block:
 	ADDQ $256, DI
 	DECQ CX
 	DECQ BX
-	JNZ  q8dotf16block
+	JNZ  q8rowsf16block
 	VADDPS Z8, Z1, Z1
 	MOVWLZX (R8), AX
 	VMOVD AX, X7
@@ -976,8 +1038,8 @@ q8dotf16block:
 	VFMADD231PS Z7, Z1, Z0
 	VFMADD231SS (R11), X12, X2
 	ADDQ $4, R11
-	JMP  q8dotf16group
-q8dotf16done:
+	JMP  q8rowsf16group
+q8rowsf16done:
 	VEXTRACTF32X8 $1, Z0, Y1
 	VADDPS Y1, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
@@ -985,8 +1047,12 @@ q8dotf16done:
 	VHADDPS X0, X0, X0
 	VHADDPS X0, X0, X0
 	VADDSS X2, X0, X0
+	VMOVSS X0, (R13)
+	ADDQ $4, R13
+	DECQ R12
+	JMP  q8rowsf16row
+q8rowsf16end:
 	VZEROUPPER
-	MOVSS X0, ret+56(FP)
 	RET
 
 // func q8dot4f16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, nb, gb, xStride, sumStride int, out *float32)

@@ -38,6 +38,12 @@ func qf1(l *linear, o int, x, xsum []float32) float32 {
 	return q8f32dotGo(w, sc, bi, x, xsum, nb, gb)
 }
 
+func qfRows(l *linear, lo, hi int, x, xsum []float32, out []float32) {
+	for o := lo; o < hi; o++ {
+		out[o-lo] = qf1(l, o, x, xsum)
+	}
+}
+
 func qf4(l *linear, o int, x []float32, xStride int, xsum []float32, sumStride int, out *[4]float32) {
 	for t := 0; t < 4; t++ {
 		out[t] = qf1(l, o, x[t*xStride:], xsum[t*sumStride:])

@@ -158,7 +158,12 @@ func TestFloatQuantKernelsMatchPortable(t *testing.T) {
 						prepActsF32(xs[tk], group, bits == 4, dst, xsum[tk*ng:(tk+1)*ng])
 					}
 					deq := make([]float32, in)
+					rows := make([]float32, out)
+					qfRows(l, 0, out, xd[:in], xsum[:ng], rows)
 					for o := 0; o < out; o++ {
+						if one := qf1(l, o, xd[:in], xsum[:ng]); rows[o] != one {
+							t.Errorf("%s bits=%d group=%d in=%d: rows kernel row %d = %v, single row %v", sdt, bits, group, in, o, rows[o], one)
+						}
 						l.rowF32(o, deq)
 						var four [4]float32
 						qf4(l, o, xd, in, xsum, ng, &four)
