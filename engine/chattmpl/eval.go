@@ -17,13 +17,15 @@ const (
 	maxRangeLen      = 1 << 22     // default for items range() and list * may produce
 	maxListLen       = 1 << 22     // items list.append/extend may grow a list to
 	maxValueDepth    = 256         // nesting compared by == / sort
+	allocFactor      = 8           // all strings built: at most this many times the output limit
 )
 
 // state is one rendering.
 type state struct {
 	steps, maxSteps int64
 	out, maxOut     int64
-	maxItems        int // longest list range(), append and * may build
+	built           int64 // bytes of strings built by ~, +, * and string filters
+	maxItems        int   // longest list range(), append and * may build
 	callDepth       int
 	now             func() time.Time
 	globals         map[string]Value
@@ -88,10 +90,16 @@ func (st *state) stepN(n int) error {
 	return st.step()
 }
 
-// checkLen guards the size of any string or list a template builds.
+// checkLen guards the size of any string a template builds, and the bytes
+// built in all (a bound on memory: values are never larger than the output
+// limit, and all of them together at most allocFactor times it).
 func (st *state) checkLen(n int) error {
 	if int64(n) > st.maxOut {
 		return errf("template builds a value of %d bytes, more than the limit of %d", n, st.maxOut)
+	}
+	st.built += int64(n)
+	if st.built > allocFactor*st.maxOut {
+		return errf("template builds more than %d bytes of strings in all", allocFactor*st.maxOut)
 	}
 	return nil
 }
@@ -983,8 +991,8 @@ func (st *state) binary(op string, l, r Value) (Value, error) {
 		switch a := l.(type) {
 		case *List:
 			if b, ok := r.(*List); ok {
-				if err := st.checkLen(len(a.Items) + len(b.Items)); err != nil {
-					return nil, err
+				if len(a.Items)+len(b.Items) > st.maxItems {
+					return nil, errf("list of more than %d items", st.maxItems)
 				}
 				items := make([]Value, 0, len(a.Items)+len(b.Items))
 				return newList(append(append(items, a.Items...), b.Items...)), nil

@@ -193,3 +193,26 @@ func TestConcurrentRender(t *testing.T) {
 		}
 	}
 }
+
+func TestLimits(t *testing.T) {
+	for _, c := range []struct{ src, want string }{
+		{"{% set s = 'ab' %}{% for i in range(40) %}{% set s = s ~ s %}{% endfor %}", "more than the limit"},
+		{"{% set l = [1] %}{% for i in range(40) %}{% set l = l + l %}{% endfor %}", "list of more than"},
+		{"{{ [1, 2] * 100000 }}", "list of more than"},
+		{"{{ range(100000) }}", "longer than the limit"},
+		{"{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}", "evaluation steps"},
+		{"{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "nested more than"},
+		{"{% set a = 'x' * 60000 %}{% for i in range(100) %}{% set b = a ~ i %}{% endfor %}", "bytes of strings in all"},
+		{"{% for i in range(1000) %}{{ 'x' * 100 }}{% endfor %}", "output exceeds"},
+	} {
+		tmpl, err := Parse(c.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.maxSteps, tmpl.maxOutput, tmpl.maxItems = 100_000, 64_000, 10_000
+		_, err = tmpl.Render(Input{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.src, err, c.want)
+		}
+	}
+}
