@@ -143,129 +143,56 @@ func windowClause(table string) string {
 		ORDER BY rowid DESC LIMIT 1 OFFSET ?), 0)`
 }
 
-func archiveAllows(f ArchiveFilter, archived bool) bool {
-	switch f {
-	case ExcludeArchived:
-		return !archived
-	case OnlyArchived:
-		return archived
-	}
-	return true
-}
-
-// searchMessages returns the best n message hits. It ranks in two stages:
-// first rowids and bm25 from the FTS index alone, then the details (joins,
-// snippets) for those rows only. Joining every match to the messages table
-// would read a row per match, which costs far more than ranking; filtering by
-// the archive flag after the first stage may drop rows, so the first stage
-// fetches more until n survive or the matches run out.
+// searchMessages returns the best n message hits in one query. ORDER BY
+// messages_fts.rank lets FTS5 rank and sort the matches from the index alone
+// and hand them over best first; the joins, the archive filter and snippet()
+// then run only for rows consumed until LIMIT is reached (no temporary sort
+// of every match joined to its message, which would read a table row per
+// match). The window clause bounds how many matches get ranked.
 func (s *Store) searchMessages(ctx context.Context, match string, n int, convID string, archived ArchiveFilter, marks snippetMarks) ([]SearchHit, error) {
-	scope, scopeArgs := "", []any{}
+	var filter string
+	args := []any{marks.start, marks.end, marks.tokens, match}
+	switch archived {
+	case ExcludeArchived:
+		filter += " AND c.archived = 0"
+	case OnlyArchived:
+		filter += " AND c.archived = 1"
+	}
 	if convID != "" {
-		scope = ` AND messages_fts.rowid IN (SELECT seq FROM messages WHERE conversation_id = ?)`
-		scopeArgs = append(scopeArgs, convID)
+		filter += " AND m.conversation_id = ?"
+		args = append(args, convID)
 	}
-	k := n + 10
-	for {
-		args := append([]any{match}, scopeArgs...)
-		args = append(args, match, SearchWindow, k)
-		rows, err := s.db.QueryContext(ctx, `SELECT rowid, bm25(messages_fts) FROM messages_fts
-			WHERE messages_fts MATCH ?`+scope+` AND `+windowClause("messages_fts")+`
-			ORDER BY bm25(messages_fts) LIMIT ?`, args...)
-		if err != nil {
+	args = append(args, match, SearchWindow, n)
+	rows, err := s.db.QueryContext(ctx, `SELECT c.id, c.title, m.id, m.role,
+			snippet(messages_fts, 0, ?, ?, '…', ?), messages_fts.rank, m.created_at
+		FROM messages_fts
+		JOIN messages m ON m.seq = messages_fts.rowid
+		JOIN conversations c ON c.id = m.conversation_id
+		WHERE messages_fts MATCH ?`+filter+` AND `+windowClause("messages_fts")+`
+		ORDER BY messages_fts.rank LIMIT ?`, args...)
+	if err != nil {
+		return nil, s.describe("search", err)
+	}
+	defer rows.Close()
+	hits := []SearchHit{}
+	for rows.Next() {
+		var h SearchHit
+		var role string
+		var created int64
+		if err := rows.Scan(&h.ConversationID, &h.ConversationTitle, &h.MessageID, &role, &h.Snippet, &h.Rank, &created); err != nil {
 			return nil, s.describe("search", err)
 		}
-		var order []int64
-		rank := map[int64]float64{}
-		for rows.Next() {
-			var id int64
-			var r float64
-			if err := rows.Scan(&id, &r); err != nil {
-				rows.Close()
-				return nil, s.describe("search", err)
-			}
-			order = append(order, id)
-			rank[id] = r
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, s.describe("search", err)
-		}
-		if len(order) == 0 {
-			return []SearchHit{}, nil
-		}
-
-		details, err := s.messageHitDetails(ctx, match, order, marks)
-		if err != nil {
-			return nil, err
-		}
-		hits := make([]SearchHit, 0, n)
-		for _, id := range order {
-			d, ok := details[id]
-			if !ok || !archiveAllows(archived, d.archived) {
-				continue
-			}
-			d.hit.Rank = rank[id]
-			hits = append(hits, d.hit)
-			if len(hits) == n {
-				break
-			}
-		}
-		if len(hits) == n || len(order) < k || k >= SearchWindow {
-			return hits, nil
-		}
-		k *= 4
+		h.Role = Role(role)
+		h.CreatedAt = msTime(created)
+		hits = append(hits, h)
 	}
+	if err := rows.Err(); err != nil {
+		return nil, s.describe("search", err)
+	}
+	return hits, nil
 }
 
-type hitDetail struct {
-	hit      SearchHit
-	archived bool
-}
-
-func (s *Store) messageHitDetails(ctx context.Context, match string, rowids []int64, marks snippetMarks) (map[int64]hitDetail, error) {
-	out := make(map[int64]hitDetail, len(rowids))
-	// SQLite limits bound parameters per statement; 500 is far below it.
-	for start := 0; start < len(rowids); start += 500 {
-		chunk := rowids[start:min(start+500, len(rowids))]
-		args := []any{marks.start, marks.end, marks.tokens, match}
-		for _, id := range chunk {
-			args = append(args, id)
-		}
-		rows, err := s.db.QueryContext(ctx, `SELECT messages_fts.rowid, c.id, c.title, c.archived, m.id, m.role,
-				snippet(messages_fts, 0, ?, ?, '…', ?), m.created_at
-			FROM messages_fts
-			JOIN messages m ON m.seq = messages_fts.rowid
-			JOIN conversations c ON c.id = m.conversation_id
-			WHERE messages_fts MATCH ? AND messages_fts.rowid IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
-		if err != nil {
-			return nil, s.describe("search", err)
-		}
-		for rows.Next() {
-			var id, created int64
-			var d hitDetail
-			var role string
-			if err := rows.Scan(&id, &d.hit.ConversationID, &d.hit.ConversationTitle, &d.archived, &d.hit.MessageID,
-				&role, &d.hit.Snippet, &created); err != nil {
-				rows.Close()
-				return nil, s.describe("search", err)
-			}
-			d.hit.Role = Role(role)
-			d.hit.CreatedAt = msTime(created)
-			out[id] = d
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, s.describe("search", err)
-		}
-	}
-	return out, nil
-}
-
-// searchTitles returns the best n conversation-title hits. Conversations rows
-// are small, so one joined query is cheap.
+// searchTitles returns the best n conversation-title hits, like searchMessages.
 func (s *Store) searchTitles(ctx context.Context, match string, n int, convID string, archived ArchiveFilter, marks snippetMarks) ([]SearchHit, error) {
 	var filter string
 	args := []any{marks.start, marks.end, match}
@@ -281,11 +208,11 @@ func (s *Store) searchTitles(ctx context.Context, match string, n int, convID st
 	}
 	args = append(args, match, SearchWindow, n)
 	rows, err := s.db.QueryContext(ctx, `SELECT c.id, c.title, highlight(conversations_fts, 0, ?, ?),
-			bm25(conversations_fts), c.created_at
+			conversations_fts.rank, c.created_at
 		FROM conversations_fts
 		JOIN conversations c ON c.seq = conversations_fts.rowid
 		WHERE conversations_fts MATCH ?`+filter+` AND `+windowClause("conversations_fts")+`
-		ORDER BY bm25(conversations_fts) LIMIT ?`, args...)
+		ORDER BY conversations_fts.rank LIMIT ?`, args...)
 	if err != nil {
 		return nil, s.describe("search", err)
 	}
