@@ -92,32 +92,32 @@ const activeLeafExpr = `coalesce(c.active_leaf_id,
 	(SELECT id FROM messages WHERE conversation_id = c.id ORDER BY created_at DESC, id DESC LIMIT 1), '')`
 
 // insertMessage validates nm, inserts it and makes it the conversation's active
-// leaf, inside tx. It returns the new id.
-func (s *Store) insertMessage(ctx context.Context, tx execer, nm NewMessage, status Status) (string, error) {
+// leaf, inside tx. It returns the message as stored.
+func (s *Store) insertMessage(ctx context.Context, tx execer, nm NewMessage, status Status) (*Message, error) {
 	if !nm.Role.Valid() {
-		return "", fmt.Errorf("%w: role %q (want system, user, assistant or tool)", ErrInvalid, nm.Role)
+		return nil, fmt.Errorf("%w: role %q (want system, user, assistant or tool)", ErrInvalid, nm.Role)
 	}
 	switch status {
 	case StatusComplete, StatusIncomplete, StatusStopped, StatusError:
 	default:
-		return "", fmt.Errorf("%w: status %q", ErrInvalid, status)
+		return nil, fmt.Errorf("%w: status %q", ErrInvalid, status)
 	}
 	settings, err := jsonObject("settings", nm.Settings)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	meta, err := jsonObject("meta", nm.Meta)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	var convID, leaf string
 	err = tx.QueryRowContext(ctx, `SELECT c.id, `+activeLeafExpr+` FROM conversations c WHERE c.id = ?`,
 		nm.ConversationID).Scan(&convID, &leaf)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("conversation %s: %w", nm.ConversationID, ErrNotFound)
+		return nil, fmt.Errorf("conversation %s: %w", nm.ConversationID, ErrNotFound)
 	}
 	if err != nil {
-		return "", s.describe("read", err)
+		return nil, s.describe("read", err)
 	}
 	var parent any
 	switch {
@@ -127,21 +127,21 @@ func (s *Store) insertMessage(ctx context.Context, tx execer, nm NewMessage, sta
 		var pconv string
 		err := tx.QueryRowContext(ctx, `SELECT conversation_id FROM messages WHERE id = ?`, nm.ParentID).Scan(&pconv)
 		if errors.Is(err, sql.ErrNoRows) {
-			return "", fmt.Errorf("parent message %s: %w", nm.ParentID, ErrNotFound)
+			return nil, fmt.Errorf("parent message %s: %w", nm.ParentID, ErrNotFound)
 		}
 		if err != nil {
-			return "", s.describe("read", err)
+			return nil, s.describe("read", err)
 		}
 		if pconv != convID {
-			return "", fmt.Errorf("%w: parent message %s belongs to conversation %s, not %s", ErrInvalid, nm.ParentID, pconv, convID)
+			return nil, fmt.Errorf("%w: parent message %s belongs to conversation %s, not %s", ErrInvalid, nm.ParentID, pconv, convID)
 		}
 		parent = nm.ParentID
 	case leaf != "":
 		parent = leaf
 	}
-	st := nm.Stats
-	if st == nil {
-		st = &Stats{}
+	st := Stats{}
+	if nm.Stats != nil {
+		st = *nm.Stats
 	}
 	finish := nm.FinishReason
 	if finish == "" {
@@ -156,13 +156,37 @@ func (s *Store) insertMessage(ctx context.Context, tx execer, nm NewMessage, sta
 		nullInt(st.PromptTokens), nullInt(st.CompletionTokens), nullFloat(st.TTFTMs), nullFloat(st.TokensPerSec),
 		nullFloat(st.PrefillTokensPerSec), settings, meta, now, now)
 	if err != nil {
-		return "", s.describe("write", err)
+		return nil, s.describe("write", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE conversations SET active_leaf_id = ?, updated_at = max(updated_at, ?) WHERE id = ?`,
 		id, now, convID); err != nil {
-		return "", s.describe("write", err)
+		return nil, s.describe("write", err)
 	}
-	return id, nil
+	m := &Message{
+		ID: id, ConversationID: convID, Role: nm.Role, Content: nm.Content, Model: nm.Model,
+		Status: status, FinishReason: finish, Error: nm.Error,
+		Settings: json.RawMessage(settings), Meta: json.RawMessage(meta),
+		CreatedAt: msTime(now), UpdatedAt: msTime(now),
+	}
+	if p, ok := parent.(string); ok {
+		m.ParentID = p
+	}
+	if st.PromptTokens != 0 {
+		m.PromptTokens = &st.PromptTokens
+	}
+	if st.CompletionTokens != 0 {
+		m.CompletionTokens = &st.CompletionTokens
+	}
+	if st.TTFTMs != 0 {
+		m.TTFTMs = &st.TTFTMs
+	}
+	if st.TokensPerSec != 0 {
+		m.TokensPerSec = &st.TokensPerSec
+	}
+	if st.PrefillTokensPerSec != 0 {
+		m.PrefillTokensPerSec = &st.PrefillTokensPerSec
+	}
+	return m, nil
 }
 
 // AppendMessage adds a whole message (typically the user's turn) and makes it the
@@ -182,14 +206,14 @@ func (s *Store) AppendMessage(ctx context.Context, nm NewMessage) (*Message, err
 		return nil, s.describe("write", err)
 	}
 	defer tx.Rollback()
-	id, err := s.insertMessage(ctx, tx, nm, status)
+	m, err := s.insertMessage(ctx, tx, nm, status)
 	if err != nil {
 		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, s.describe("write", err)
 	}
-	return s.GetMessage(ctx, id)
+	return m, nil
 }
 
 // GetMessage returns one message or an error wrapping ErrNotFound.

@@ -225,6 +225,18 @@ func TestCRUD(t *testing.T) {
 		*a.TTFTMs != 41.5 || a.FinishReason != "stop" || a.PrefillTokensPerSec != nil {
 		t.Fatalf("assistant message %+v", a)
 	}
+	// What AppendMessage returns is what a read gives back.
+	for _, m := range []*Message{u, a} {
+		back, err := s.GetMessage(ctx, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j1, _ := json.Marshal(m)
+		j2, _ := json.Marshal(back)
+		if string(j1) != string(j2) {
+			t.Fatalf("returned message differs from stored:\n%s\n%s", j1, j2)
+		}
+	}
 	if _, err := s.AppendMessage(ctx, NewMessage{ConversationID: c.ID, Role: "robot"}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("bad role: %v", err)
 	}

@@ -57,10 +57,11 @@ func (s *Store) BeginMessage(ctx context.Context, nm NewMessage) (*Writer, error
 		return nil, s.describe("write", err)
 	}
 	defer tx.Rollback()
-	id, err := s.insertMessage(ctx, tx, nm, StatusIncomplete)
+	m, err := s.insertMessage(ctx, tx, nm, StatusIncomplete)
 	if err != nil {
 		return nil, err
 	}
+	id := m.ID
 	if err := tx.Commit(); err != nil {
 		return nil, s.describe("write", err)
 	}
