@@ -111,6 +111,9 @@ func parse(tokPath string, data []byte, cfgPath string, cfgData []byte) (*Tokeni
 // parseWith can turn the fast reader off (tests compare both readers).
 func parseWith(tokPath string, data []byte, cfgPath string, cfgData []byte, fast bool) (*Tokenizer, error) {
 	l := &loader{file: tokPath}
+	if err := l.checkContent(data); err != nil {
+		return nil, err
+	}
 	var cfg rawConfig
 	cl := &loader{file: cfgPath}
 	if len(bytes.TrimSpace(cfgData)) > 0 {
@@ -298,4 +301,16 @@ func (l *loader) parseMerges(m json.RawMessage) ([][2]string, error) {
 		out[i] = [2]string{a, b}
 	}
 	return out, nil
+}
+
+// checkContent catches files that are not JSON at all, with the likely reason.
+func (l *loader) checkContent(data []byte) error {
+	trimmed := bytes.TrimSpace(data)
+	switch {
+	case len(trimmed) == 0:
+		return &fieldError{file: l.file, msg: "the file is empty"}
+	case bytes.HasPrefix(trimmed, []byte("version https://git-lfs")):
+		return &fieldError{file: l.file, msg: "this is a Git LFS pointer, not the file: fetch it (git lfs pull, or download the model again)"}
+	}
+	return nil
 }

@@ -170,6 +170,15 @@ func TestLoadErrors(t *testing.T) {
 			t.Errorf("error %q does not name the file's path", err)
 		}
 	}
+	for content, want := range map[string]string{
+		"":   "empty",
+		"  ": "empty",
+		"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 9\n": "Git LFS pointer",
+	} {
+		if _, err := FromJSON([]byte(content), nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want it to say %q", content, err, want)
+		}
+	}
 	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "tokenizer.json: not found") {
 		t.Errorf("missing file: %v", err)
 	}
