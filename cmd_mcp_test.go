@@ -476,3 +476,59 @@ func runWithTimeout(cmd *exec.Cmd, d time.Duration) error {
 		return fmt.Errorf("timed out after %v", d)
 	}
 }
+
+// TestMCPHTTPTypeScriptSDK starts `impetus mcp --http 127.0.0.1:0 --token`
+// and drives it with the TypeScript SDK's Streamable HTTP client.
+func TestMCPHTTPTypeScriptSDK(t *testing.T) {
+	dir := npmDir(t, "@modelcontextprotocol/sdk")
+	model := mcpTestModel(t)
+	bin := buildImpetus(t)
+	srv := exec.Command(bin, "mcp", "-m", model, "--http", "127.0.0.1:0", "--token", "sekret")
+	srv.Env = mcpEnv(t)
+	stderr, err := srv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		srv.Process.Signal(os.Interrupt)
+		done := make(chan error, 1)
+		go func() { done <- srv.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("impetus mcp --http exited with %v after SIGINT", err)
+			}
+		case <-time.After(10 * time.Second):
+			srv.Process.Kill()
+			t.Error("impetus mcp --http did not stop on SIGINT")
+		}
+	}()
+	// The server prints its URL on stderr.
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "impetus: MCP on "); ok {
+				urlc <- u
+			}
+		}
+	}()
+	var url string
+	select {
+	case url = <-urlc:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server did not print its URL")
+	}
+	cmd := exec.Command("node", "mcp_http_client.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "IMPETUS_MCP_URL="+url, "IMPETUS_MCP_TOKEN=sekret")
+	var stdout, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &errb
+	if err := runWithTimeout(cmd, 2*time.Minute); err != nil {
+		t.Fatalf("mcp_http_client.mjs: %v\nstdout: %s\nstderr: %s", err, stdout.String(), errb.String())
+	}
+	t.Logf("TypeScript SDK over HTTP: %s", strings.TrimSpace(stdout.String()))
+}

@@ -6,17 +6,18 @@
 // model and what was said before.
 //
 // It is built on github.com/mark3labs/mcp-go's protocol core
-// (server.MCPServer) with two transports of its own and one of mcp-go's:
+// (server.MCPServer: dispatch, schemas, initialize) with two transports of
+// its own, written here so that a request's notifications always precede
+// its response, a request is cancelled the moment its
+// notifications/cancelled arrives, and a cancelled request gets no
+// response, as the specification asks:
 //
-//   - stdio (ServeStdio): newline-delimited JSON-RPC. Written here rather than
-//     taken from mcp-go so that every line on stdout is one JSON-RPC message
-//     written by one goroutine (progress notifications always precede the
-//     response they belong to), a request is cancelled the moment its
-//     notifications/cancelled is read, and a cancelled request gets no
-//     response, as the specification asks.
-//   - Streamable HTTP (HTTPHandler): mcp-go's StreamableHTTPServer behind a
-//     guard that checks Host and Origin against loopback names (DNS
-//     rebinding) and an optional bearer token.
+//   - stdio (ServeStdio): newline-delimited JSON-RPC; every line on stdout
+//     is one JSON-RPC message written by one goroutine.
+//   - Streamable HTTP (HTTPHandler): a session per client (Mcp-Session-Id);
+//     each request is answered with JSON, or with its own SSE stream when it
+//     sends notifications; Host and Origin are checked against loopback
+//     names (DNS rebinding) and an optional bearer token is required.
 //
 // Both transports run every message through Server.HandleMessage, which
 // checks tool arguments against the tool's input schema before dispatch: a

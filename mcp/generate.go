@@ -98,6 +98,21 @@ func (s *Server) handleGenerate(ctx context.Context, req mcpgo.CallToolRequest) 
 	}
 
 	start := time.Now()
+	if prog != nil {
+		// Loading a model can take long: load it first, reporting its
+		// progress, so that clients that extend their timeout on progress
+		// keep waiting. A failure here is reported by the generation below
+		// (which, when saving, has stored the user's message first).
+		target := a.Model
+		if target == "" && a.ConversationID == "" {
+			target = s.opts.DefaultModel
+		}
+		if target != "" && !s.resident(target) {
+			if _, err := s.opts.Engine.Load(ctx, target, prog.loading); err != nil {
+				s.log.Debug("loading before generate", "model", target, "err", err)
+			}
+		}
+	}
 	var (
 		res   *engine.Result
 		reply *session.Reply
@@ -207,6 +222,12 @@ func generationError(err error, model, defaultModel string) string {
 	return err.Error()
 }
 
+// resident reports whether ref is the model in memory.
+func (s *Server) resident(ref string) bool {
+	info, ok := s.opts.Engine.Loaded()
+	return ok && (info.Ref == ref || info.Path == ref)
+}
+
 // progress streams a generation's text as progress notifications when the
 // client sent a progressToken: message is the text since the previous
 // notification, progress the number of tokens so far, total max_tokens when
@@ -221,6 +242,7 @@ type progress struct {
 	total int
 
 	mu       sync.Mutex
+	load     float64 // last loading progress sent, in [0, 1)
 	pending  strings.Builder
 	tokens   int
 	sent     int // tokens reported so far
@@ -233,6 +255,22 @@ func (s *Server) newProgress(ctx context.Context, req mcpgo.CallToolRequest, tot
 		return nil
 	}
 	return &progress{s: s, ctx: ctx, token: req.Params.Meta.ProgressToken, total: total}
+}
+
+// loading reports model loading as progress from 0 to 0.99 with no message
+// (tokens then count from 1, so progress keeps increasing).
+func (p *progress) loading(lp engine.LoadProgress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v := lp.Fraction * 0.99
+	if p.done || p.tokens > 0 || v <= p.load {
+		return
+	}
+	err := p.s.mcp.SendNotificationToClient(p.ctx, string(mcpgo.MethodNotificationProgress),
+		map[string]any{"progressToken": p.token, "progress": v})
+	if err == nil {
+		p.load = v
+	}
 }
 
 // add records one generated token and its text.

@@ -324,6 +324,8 @@ func exercise(t *testing.T, f *fixture, c *client.Client) {
 
 // testGenerateProgress checks generate's result and that its progress
 // notifications carry the whole text and an increasing token count.
+// The model is not loaded yet: the first notifications report its loading
+// (progress below 1, no message).
 func testGenerateProgress(t *testing.T, c *client.Client) {
 	t.Helper()
 	prog := newProgressLog(c, "gen-1")
@@ -358,6 +360,9 @@ func testGenerateProgress(t *testing.T, c *client.Client) {
 	}
 	if len(values) == 0 || values[len(values)-1] != n {
 		t.Fatalf("progress %v, want it to end at %v tokens", values, n)
+	}
+	if values[0] >= 1 {
+		t.Fatalf("progress %v: no notification while the model loaded", values)
 	}
 	for i := 1; i < len(values); i++ {
 		if values[i] <= values[i-1] {
@@ -675,5 +680,76 @@ func TestClientConfig(t *testing.T) {
 	}
 	if _, err := ClientConfig("emacs", "/opt/impetus", nil, "", ""); err == nil || !strings.Contains(err.Error(), "claude-code") {
 		t.Errorf("unknown client: %v", err)
+	}
+}
+
+// TestHTTPProtocol checks the Streamable HTTP transport's rules with raw
+// requests: sessions, status codes, JSON vs SSE answers.
+func TestHTTPProtocol(t *testing.T) {
+	f := newFixture(t)
+	hs := httptest.NewServer(f.srv.HTTPHandler(HTTPOptions{}))
+	t.Cleanup(hs.Close)
+	post := func(session, body string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", hs.URL+"/mcp", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		if session != "" {
+			req.Header.Set("Mcp-Session-Id", session)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	resp := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	session := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != 200 || session == "" || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("initialize: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp := post(session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); resp.StatusCode != 202 {
+		t.Fatalf("notification: %d", resp.StatusCode)
+	}
+	if resp := post("", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); resp.StatusCode != 400 {
+		t.Fatalf("no session: %d", resp.StatusCode)
+	}
+	if resp := post("nope", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); resp.StatusCode != 404 {
+		t.Fatalf("unknown session: %d", resp.StatusCode)
+	}
+	if resp := post(session, `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"generate","arguments":{"prompt":true}}}`); resp.StatusCode != 200 {
+		t.Fatalf("bad arguments: %d", resp.StatusCode)
+	} else {
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		if e, _ := m["error"].(map[string]any); e == nil || e["code"] != float64(-32602) || !strings.Contains(e["message"].(string), "prompt") {
+			t.Fatalf("bad arguments: %v", m)
+		}
+	}
+	if resp := post(session, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"generate","arguments":{"prompt":"Hi","max_tokens":4},"_meta":{"progressToken":"t"}}}`); resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("progress without SSE: %v", resp.Header)
+	} else {
+		body, _ := io.ReadAll(resp.Body)
+		events := strings.Split(strings.TrimSpace(string(body)), "\n\n")
+		last := events[len(events)-1]
+		if len(events) < 2 || !strings.Contains(events[0], "notifications/progress") || !strings.Contains(last, `"id":4`) || !strings.Contains(last, `"result"`) {
+			t.Fatalf("SSE stream: %s", body)
+		}
+	}
+	if resp := post(session, `{"jsonrpc":"2.0","id":5,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`); resp.StatusCode != 400 {
+		t.Fatalf("modern request: %d", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", hs.URL+"/mcp", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 405 {
+		t.Fatalf("GET: %v %v", err, resp)
+	}
+	req, _ = http.NewRequest("DELETE", hs.URL+"/mcp", nil)
+	req.Header.Set("Mcp-Session-Id", session)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("DELETE: %v %v", err, resp)
+	}
+	if resp := post(session, `{"jsonrpc":"2.0","id":6,"method":"ping"}`); resp.StatusCode != 404 {
+		t.Fatalf("ended session: %d", resp.StatusCode)
 	}
 }

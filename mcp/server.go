@@ -123,7 +123,7 @@ func (s *Server) instructions() string {
 impetus runs language models locally on this machine and keeps the user's chat history in a searchable database.
 
 Tools:
-- generate: run the local model on a prompt or a list of chat messages (optional system prompt, model, max_tokens, temperature, top_p, seed, stop). Returns the text with finish reason, token usage and timings. Send a progressToken to receive the text as it is generated (each progress notification's message is the new text, progress is the number of tokens so far). Pass save=true to record the exchange as a new conversation in the history, or conversation_id to continue a stored conversation (its earlier messages become the context).
+- generate: run the local model on a prompt or a list of chat messages (optional system prompt, model, max_tokens, temperature, top_p, seed, stop). Returns the text with finish reason, token usage and timings. Send a progressToken to receive the text as it is generated (each progress notification's message is the new text, progress is the number of tokens so far; while the model loads, progress stays below 1 with no message). Pass save=true to record the exchange as a new conversation in the history, or conversation_id to continue a stored conversation (its earlier messages become the context).
 - list_models: the models available locally (id to pass as model, architecture, size, quantization, context length) and which one is loaded.
 - search_conversations: full-text search over past conversations (all words must match; "quoted phrases" allowed), optionally within a time range; returns snippets with conversation ids.
 - list_conversations: conversations, most recent first, with cursor pagination.

@@ -83,7 +83,7 @@ func (s *Server) addTools() error {
 	err := s.addTool(mcpgo.NewTool("generate",
 		mcpgo.WithToolTitle("Generate text with the local model"),
 		mcpgo.WithDescription("Run the local language model. Give either prompt (one user message, or raw completion text with raw=true) or messages (a chat). "+
-			"Returns the generated text, why it stopped, token usage and timings. With a progressToken, progress notifications carry the new text as message and the number of generated tokens as progress. "+
+			"Returns the generated text, why it stopped, token usage and timings. With a progressToken, progress notifications carry the new text as message and the number of generated tokens as progress (while the model loads, progress rises below 1 with no message). "+
 			"save=true records the exchange as a new conversation in the history; conversation_id continues a stored conversation (it is saved too). Default model: "+defaultModel+"."),
 		outputSchema[GenerateResult](),
 		mcpgo.WithToolAnnotation(mcpgo.ToolAnnotation{ReadOnlyHint: boolPtr(false), DestructiveHint: boolPtr(false), IdempotentHint: boolPtr(false), OpenWorldHint: boolPtr(false)}),
