@@ -105,7 +105,7 @@ func (s *Server) handleGenerate(ctx context.Context, req mcpgo.CallToolRequest) 
 		// (which, when saving, has stored the user's message first).
 		target := a.Model
 		if target == "" && a.ConversationID == "" {
-			target = s.opts.DefaultModel
+			target = s.modelFor("")
 		}
 		if target != "" && !s.resident(target) {
 			if _, err := s.opts.Engine.Load(ctx, target, prog.loading); err != nil {
@@ -123,10 +123,10 @@ func (s *Server) handleGenerate(ctx context.Context, req mcpgo.CallToolRequest) 
 			ConversationID: a.ConversationID, Title: a.Title, System: a.System, Model: a.Model,
 			MaxTokens: maxTokens, Sampling: sampling, Stop: a.Stop,
 		}
-		if turn.ConversationID == "" && turn.Model == "" {
-			// Record the model a new conversation uses even though it is
-			// loaded lazily (a continued one keeps its own).
-			turn.Model = s.opts.DefaultModel
+		if turn.ConversationID == "" {
+			// Record the model a new conversation uses even though it may
+			// not be loaded yet (a continued one keeps its own).
+			turn.Model = s.modelFor(a.Model)
 		}
 		if a.Prompt != nil {
 			turn.User = *a.Prompt
@@ -220,6 +220,18 @@ func generationError(err error, model, defaultModel string) string {
 		return fmt.Sprintf("cannot generate with model %s: %v (list_models shows the models on this machine)", model, err)
 	}
 	return err.Error()
+}
+
+// modelFor is the model a call naming ref uses, as the engine picks it:
+// ref, else the resident model, else the default.
+func (s *Server) modelFor(ref string) string {
+	if ref != "" {
+		return ref
+	}
+	if info, ok := s.opts.Engine.Loaded(); ok {
+		return info.Ref
+	}
+	return s.opts.DefaultModel
 }
 
 // resident reports whether ref is the model in memory.
