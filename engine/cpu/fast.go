@@ -126,32 +126,32 @@ func (b *Backend) floatActs(x *tensor, l *linear) *fact {
 	return f
 }
 
-// matmulFloat: rows of the weight split across workers; tokens four at a
-// time against each weight row, in chunks whose activations fit in L2.
+// matmulFloat: rows of the weight split across workers. Prefill works on
+// tiles of weight rows that fit in L2: each group of four tokens (whose
+// activations stay in L1) runs over the whole tile, so weights are read from
+// memory once per step and activations never leave the inner caches.
 func (b *Backend) matmulFloat(x, y *tensor, l *linear) {
 	f := b.floatActs(x, l)
 	T, in, out := x.rows, l.in, l.out
 	ng := in / l.group
-	chunk := (512 << 10) / (4 * in)
-	chunk = max(4, chunk&^3)
+	rt := rowTile(4 * l.wordsPerRow)
+	T4 := T &^ 3
 	b.pool.parallel(out, 16, func(_, lo, hi int) {
 		var res [4]float32
-		for t0 := 0; t0 < T; t0 += chunk {
-			t1 := min(T, t0+chunk)
-			t4 := t0 + (t1-t0)&^3
-			if t4 > t0 {
-				for o := lo; o < hi; o++ {
-					for t := t0; t < t4; t += 4 {
-						qf4(l, o, f.xd[t*in:], in, f.xsum[t*ng:], ng, &res)
-						y.data[t*out+o] = res[0]
-						y.data[(t+1)*out+o] = res[1]
-						y.data[(t+2)*out+o] = res[2]
-						y.data[(t+3)*out+o] = res[3]
-					}
+		for r0 := lo; r0 < hi; r0 += rt {
+			r1 := min(hi, r0+rt)
+			for t := 0; t < T4; t += 4 {
+				xd, xs := f.xd[t*in:], f.xsum[t*ng:]
+				for o := r0; o < r1; o++ {
+					qf4(l, o, xd, in, xs, ng, &res)
+					y.data[t*out+o] = res[0]
+					y.data[(t+1)*out+o] = res[1]
+					y.data[(t+2)*out+o] = res[2]
+					y.data[(t+3)*out+o] = res[3]
 				}
 			}
-			for t := t4; t < t1; t++ {
-				qfRows(l, lo, hi, f.xd[t*in:(t+1)*in], f.xsum[t*ng:(t+1)*ng], y.data[t*out+lo:t*out+hi])
+			for t := T4; t < T; t++ {
+				qfRows(l, r0, r1, f.xd[t*in:(t+1)*in], f.xsum[t*ng:(t+1)*ng], y.data[t*out+r0:t*out+r1])
 			}
 		}
 		if l.bias != nil {
@@ -163,4 +163,10 @@ func (b *Backend) matmulFloat(x, y *tensor, l *linear) {
 			}
 		}
 	})
+}
+
+// rowTile is how many weight rows of rowBytes make a tile of about 128 KiB
+// (well inside L2), a multiple of 16.
+func rowTile(rowBytes int) int {
+	return max(16, ((128<<10)/max(rowBytes, 1))&^15)
 }
