@@ -59,3 +59,23 @@ func pieces(s string, m [][2]int) []string {
 	}
 	return out
 }
+
+// BenchmarkSplit compares the Llama 3 scanner with regexp2 running the same
+// pattern (the general fallback) on 1 MiB of English prose.
+func BenchmarkSplit(b *testing.B) {
+	text := englishText(1 << 20)
+	for _, c := range []struct {
+		name string
+		pat  pattern
+	}{
+		{"scanner", knownScanner(llama3Pattern)},
+		{"regexp2", regexPattern{regexp2.MustCompile(llama3Pattern, regexp2.None)}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(text)))
+			for i := 0; i < b.N; i++ {
+				c.pat.findAll(text)
+			}
+		})
+	}
+}
