@@ -311,6 +311,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Up to date (the usual case): no write lock needed.
+	if v, err := s.SchemaVersion(); err != nil {
+		return err
+	} else if v == len(ms) {
+		return nil
+	}
 	for _, m := range ms {
 		if err := s.applyMigration(ctx, m); err != nil {
 			return err
