@@ -109,7 +109,7 @@ type httpSession struct {
 	mu         sync.Mutex
 	clientInfo mcpgo.Implementation
 	clientCaps mcpgo.ClientCapabilities
-	inflight   map[string]*stdioRequest
+	inflight   map[string]*inflightRequest
 }
 
 // legacyVersions are the protocol versions this transport serves: the
@@ -233,7 +233,7 @@ func (h *httpTransport) post(w http.ResponseWriter, r *http.Request) {
 	key := idKey(msg.ID)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req := &stdioRequest{cancel: cancel}
+	req := &inflightRequest{cancel: cancel}
 	sess.mu.Lock()
 	if sess.inflight[key] != nil {
 		sess.mu.Unlock()
@@ -359,7 +359,7 @@ func (h *httpTransport) newSession() *httpSession {
 	}
 	var b [16]byte
 	rand.Read(b[:])
-	s := &httpSession{id: hex.EncodeToString(b[:]), inflight: map[string]*stdioRequest{}}
+	s := &httpSession{id: hex.EncodeToString(b[:]), inflight: map[string]*inflightRequest{}}
 	s.lastUsed.Store(now)
 	h.sessions[s.id] = s
 	return s

@@ -66,7 +66,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer, op
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
-		inflight = map[string]*stdioRequest{} // by raw JSON id
+		inflight = map[string]*inflightRequest{} // by raw JSON id
 	)
 	dispatch := func(line []byte) {
 		var msg struct {
@@ -77,11 +77,11 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer, op
 			Error  json.RawMessage `json:"error"`
 		}
 		if line[0] == '[' {
-			w.response(errorLine(nil, mcpgo.INVALID_REQUEST, "batched JSON-RPC messages are not supported (MCP removed batching in 2025-06-18): send one message per line"), "")
+			w.response(errorLine(nil, mcpgo.INVALID_REQUEST, "batched JSON-RPC messages are not supported (MCP removed batching in 2025-06-18): send one message per line"))
 			return
 		}
 		if err := json.Unmarshal(line, &msg); err != nil {
-			w.response(errorLine(nil, mcpgo.PARSE_ERROR, "Parse error: "+err.Error()), "")
+			w.response(errorLine(nil, mcpgo.PARSE_ERROR, "Parse error: "+err.Error()))
 			return
 		}
 		hasID := len(msg.ID) > 0 && string(msg.ID) != "null"
@@ -90,7 +90,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer, op
 			// A response to a server request; this server sends none.
 			s.log.Debug("ignoring a response from the client", "id", string(msg.ID))
 		case msg.Method == "" && hasID:
-			w.response(errorLine(msg.ID, mcpgo.INVALID_REQUEST, "Invalid Request: method is missing"), "")
+			w.response(errorLine(msg.ID, mcpgo.INVALID_REQUEST, "Invalid Request: method is missing"))
 		case !hasID:
 			// Notifications are handled in order, at once.
 			if msg.Method == string(mcpgo.MethodNotificationCancelled) {
@@ -107,17 +107,17 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer, op
 				}
 			}
 			if resp := s.HandleMessage(base, line); resp != nil {
-				w.response(encode(resp, nil), "")
+				w.response(encode(resp, nil))
 			}
 		default:
 			key := idKey(msg.ID)
 			rctx, cancel := context.WithCancel(base)
-			r := &stdioRequest{cancel: cancel}
+			r := &inflightRequest{cancel: cancel}
 			mu.Lock()
 			if inflight[key] != nil {
 				mu.Unlock()
 				cancel()
-				w.response(errorLine(msg.ID, mcpgo.INVALID_REQUEST, "Invalid Request: a request with this id is still running"), "")
+				w.response(errorLine(msg.ID, mcpgo.INVALID_REQUEST, "Invalid Request: a request with this id is still running"))
 				return
 			}
 			inflight[key] = r
@@ -134,7 +134,7 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer, op
 				// A cancelled request gets no response (the client stopped
 				// waiting for it), as the specification asks.
 				if resp != nil && !r.cancelled.Load() {
-					w.response(encode(resp, msg.ID), key)
+					w.response(encode(resp, msg.ID))
 				}
 			}()
 		}
@@ -172,7 +172,7 @@ loop:
 		select {
 		case line := <-lines:
 			if line == nil {
-				w.response(errorLine(nil, mcpgo.PARSE_ERROR, fmt.Sprintf("Parse error: message longer than %d bytes", o.MaxLineBytes)), "")
+				w.response(errorLine(nil, mcpgo.PARSE_ERROR, fmt.Sprintf("Parse error: message longer than %d bytes", o.MaxLineBytes)))
 				continue
 			}
 			dispatch(line)
@@ -209,7 +209,9 @@ loop:
 	return result
 }
 
-type stdioRequest struct {
+// inflightRequest is a running request: cancel stops it; cancelled marks
+// one the client gave up on (it gets no response).
+type inflightRequest struct {
 	cancel    context.CancelFunc
 	cancelled atomic.Bool
 }
@@ -300,7 +302,7 @@ func newStdioWriter(out io.Writer, notifications chan mcpgo.JSONRPCNotification)
 }
 
 // response queues one response line.
-func (w *stdioWriter) response(line []byte, _ string) {
+func (w *stdioWriter) response(line []byte) {
 	select {
 	case w.responses <- line:
 	case <-w.stopped:
