@@ -53,7 +53,7 @@ func compileInputSchema(name string, schema []byte) (*jsonschema.Schema, []strin
 }
 
 // checkToolCall validates a tools/call's arguments against the tool's schema
-// and rules. Unknown tools are left to mcp-go (which answers -32602).
+// and rules; an unknown tool is -32602 too, listing the tools.
 func (s *Server) checkToolCall(params json.RawMessage) *paramError {
 	var p struct {
 		Name      string          `json:"name"`
@@ -64,7 +64,14 @@ func (s *Server) checkToolCall(params json.RawMessage) *paramError {
 	}
 	spec, ok := s.tools[p.Name]
 	if !ok {
-		return nil
+		names := make([]string, 0, len(s.tools))
+		for n := range s.tools {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		perr := invalidParams("name", "unknown tool %q: this server has %s", p.Name, strings.Join(names, ", "))
+		perr.data["tool"] = p.Name
+		return perr
 	}
 	args := bytes.TrimSpace(p.Arguments)
 	if len(args) == 0 || string(args) == "null" {
