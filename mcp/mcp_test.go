@@ -294,6 +294,24 @@ func exercise(t *testing.T, f *fixture, c *client.Client) {
 		t.Fatalf("prompt with an unknown conversation: %v", err)
 	}
 
+	// Completion of conversation ids, by prefix or by title.
+	complete := func(ref any, value string) []string {
+		req := mcpgo.CompleteRequest{}
+		req.Params.Ref = ref
+		req.Params.Argument = mcpgo.CompleteArgument{Name: "id", Value: value}
+		res, err := c.Complete(ctx, req)
+		if err != nil {
+			t.Fatalf("complete %q: %v", value, err)
+		}
+		return res.Completion.Values
+	}
+	if got := complete(mcpgo.PromptReference{Type: "ref/prompt", Name: "summarize_conversation"}, strings.ToLower(convID)); len(got) != 1 || got[0] != convID {
+		t.Fatalf("complete by prefix: %v", got)
+	}
+	if got := complete(mcpgo.ResourceReference{Type: "ref/resource", URI: "impetus://conversations/{id}"}, "harbour"); len(got) != 1 || got[0] != convID {
+		t.Fatalf("complete by title: %v", got)
+	}
+
 	testBadInput(t, c)
 
 	// Concurrent calls queue in the engine and all finish.

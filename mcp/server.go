@@ -97,6 +97,9 @@ func New(opts Options) (*Server, error) {
 		// Structured results are checked against the declared output schemas:
 		// a mismatch becomes a tool error instead of a silently wrong result.
 		server.WithOutputSchemaValidation(),
+		server.WithCompletions(),
+		server.WithPromptCompletionProvider(idCompleter{s}),
+		server.WithResourceCompletionProvider(idCompleter{s}),
 		server.WithRecovery(),
 		server.WithResourceRecovery(),
 	)
