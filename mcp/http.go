@@ -193,6 +193,12 @@ func (h *httpTransport) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if v := r.Header.Get(mcpgo.HeaderProtocolVersion); v != "" && msg.Method != string(mcpgo.MethodInitialize) && !contains(legacyVersions, v) {
+		writeJSON(w, http.StatusBadRequest, errorLine(msg.ID, mcpgo.INVALID_REQUEST,
+			fmt.Sprintf("Bad Request: unsupported %s %q (this server speaks %s)", mcpgo.HeaderProtocolVersion, v, strings.Join(legacyVersions, ", "))))
+		return
+	}
+
 	var sess *httpSession
 	switch {
 	case msg.Method == string(mcpgo.MethodInitialize):

@@ -730,6 +730,13 @@ func TestHTTPProtocol(t *testing.T) {
 	if resp := post(session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`); resp.StatusCode != 202 {
 		t.Fatalf("notification: %d", resp.StatusCode)
 	}
+	req, _ := http.NewRequest("POST", hs.URL+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Mcp-Session-Id", session)
+	req.Header.Set("Mcp-Protocol-Version", "1999-01-01")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 400 {
+		t.Fatalf("bad protocol version: %v %v", err, resp)
+	}
 	if resp := post("", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); resp.StatusCode != 400 {
 		t.Fatalf("no session: %d", resp.StatusCode)
 	}
@@ -758,7 +765,7 @@ func TestHTTPProtocol(t *testing.T) {
 	if resp := post(session, `{"jsonrpc":"2.0","id":5,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`); resp.StatusCode != 400 {
 		t.Fatalf("modern request: %d", resp.StatusCode)
 	}
-	req, _ := http.NewRequest("GET", hs.URL+"/mcp", nil)
+	req, _ = http.NewRequest("GET", hs.URL+"/mcp", nil)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 405 {
 		t.Fatalf("GET: %v %v", err, resp)
 	}
