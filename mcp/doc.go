@@ -27,7 +27,7 @@
 //	srv, err := mcp.New(mcp.Options{Engine: eng, Store: st, Models: list, DefaultModel: "..."})
 //	err = srv.ServeStdio(ctx, os.Stdin, os.Stdout)
 //	// or
-//	h, err := srv.HTTPHandler(mcp.HTTPOptions{Token: token})
+//	http.Handle("/", srv.HTTPHandler(mcp.HTTPOptions{Token: token})) // serves /mcp
 //
 // Generation goes through the engine (one resident model, loaded lazily by
 // the first generate, requests queued fairly); saving an exchange goes
