@@ -417,3 +417,61 @@ func BenchmarkSearch100kCommonWordNaive(b *testing.B) {
 	b.StopTimer()
 	reportPercentiles(b, durations)
 }
+
+// BenchmarkAppendMessage: one AppendMessage (a user turn: its own immediate
+// transaction, FTS trigger, active-leaf update) per op.
+func BenchmarkAppendMessage(b *testing.B) {
+	s, err := Open(benchPath(b, fmt.Sprintf("append-%d.db", b.N)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	c := newCorpus(5)
+	texts := make([]string, 512)
+	for i := range texts {
+		texts[i] = c.text(40 + c.rng.Intn(80))
+	}
+	conv, _ := s.CreateConversation(ctx, NewConversation{Title: "bench"})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%100 == 99 {
+			conv, _ = s.CreateConversation(ctx, NewConversation{Title: "bench"})
+		}
+		if _, err := s.AppendMessage(ctx, NewMessage{ConversationID: conv.ID, Role: RoleUser, Content: texts[i%512]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWriterFlush: one streaming flush (the growing reply rewritten and
+// reindexed) per op, for a reply of about 2 KB.
+func BenchmarkWriterFlush(b *testing.B) {
+	s, err := Open(benchPath(b, fmt.Sprintf("flush-%d.db", b.N)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	c := newCorpus(6)
+	conv, _ := s.CreateConversation(ctx, NewConversation{Title: "bench"})
+	w, err := s.Begin(ctx, conv.ID, "", RoleAssistant, "m")
+	if err != nil {
+		b.Fatal(err)
+	}
+	w.Append(c.text(300))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w.Append(" " + c.vocab[i%1000])
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		if i%50 == 49 { // keep the reply around 2 KB: start a new one
+			w.Finish(Stats{})
+			w, _ = s.Begin(ctx, conv.ID, "", RoleAssistant, "m")
+			w.Append(c.text(300))
+		}
+	}
+	b.StopTimer()
+	w.Finish(Stats{})
+}
