@@ -96,6 +96,7 @@ type fact struct {
 	group int
 	xd    []float32 // rows × in (x itself when no deinterleaving is needed)
 	xsum  []float32 // rows × ng
+	xsumT []float32 // per group of 4 rows: ng × 4 (the two-row kernel's layout)
 	own   []float32
 }
 
@@ -122,6 +123,20 @@ func (b *Backend) floatActs(x *tensor, l *linear) *fact {
 	for t := 0; t < T; t++ {
 		prepActsF32(x.row(t), l.group, deint, f.xd[t*in:(t+1)*in], f.xsum[t*ng:(t+1)*ng])
 	}
+	T4 := T &^ 3
+	if cap(f.xsumT) < T4*ng {
+		f.xsumT = make([]float32, T4*ng)
+	}
+	f.xsumT = f.xsumT[:T4*ng]
+	for q := 0; q < T4/4; q++ {
+		dst := f.xsumT[q*4*ng : (q+1)*4*ng]
+		for t := 0; t < 4; t++ {
+			src := f.xsum[(4*q+t)*ng : (4*q+t+1)*ng]
+			for g, v := range src {
+				dst[g*4+t] = v
+			}
+		}
+	}
 	f.src, f.deint, f.group = x, deint, l.group
 	return f
 }
@@ -138,11 +153,21 @@ func (b *Backend) matmulFloat(x, y *tensor, l *linear) {
 	T4 := T &^ 3
 	b.pool.parallel(out, 16, func(_, lo, hi int) {
 		var res [4]float32
+		var res2 [8]float32
 		for r0 := lo; r0 < hi; r0 += rt {
 			r1 := min(hi, r0+rt)
 			for t := 0; t < T4; t += 4 {
 				xd, xs := f.xd[t*in:], f.xsum[t*ng:]
-				for o := r0; o < r1; o++ {
+				xsT := f.xsumT[t*ng : (t+4)*ng]
+				o := r0
+				for ; o+2 <= r1; o += 2 {
+					qf4x2(l, o, xd, in, xsT, &res2)
+					for j := 0; j < 4; j++ {
+						y.data[(t+j)*out+o] = res2[j]
+						y.data[(t+j)*out+o+1] = res2[4+j]
+					}
+				}
+				for ; o < r1; o++ {
 					qf4(l, o, xd, in, xs, ng, &res)
 					y.data[t*out+o] = res[0]
 					y.data[(t+1)*out+o] = res[1]

@@ -108,7 +108,8 @@ func qfRows(l *linear, lo, hi int, x, xsum []float32, out []float32) {
 	if l.bits == 8 {
 		k = 1
 	}
-	floatKernelsRows[k][l.sfmt](&l.packed[lo*l.wordsPerRow], sc, bi, &x[0], &xsum[0], nb, gb, hi-lo, &out[0])
+	var scratch [16]float32
+	floatKernelsRowsV[k][l.sfmt](&l.packed[lo*l.wordsPerRow], sc, bi, &x[0], &xsum[0], ng, gb, hi-lo, &out[0], &scratch[0])
 }
 
 // qf1 runs the float kernel on row o of l.
@@ -223,4 +224,28 @@ func gateRows(act ops.Act, g, u, y []float32) {
 		gateAVX512(&g[0], &u[0], &y[0], m, act == ops.GELUTanh)
 	}
 	gateGo(act, g[m:], u[m:], y[m:])
+}
+
+// qf4x2 runs the two-row, four-token float kernel on rows o and o+1 of l:
+// x holds 4 rows xStride floats apart, xsumT the group sums as [ng][4].
+// out[r*4+t] receives row o+r, token t.
+func qf4x2(l *linear, o int, x []float32, xStride int, xsumT []float32, out *[8]float32) {
+	nb, gb := l.in/64, l.group/64
+	ng := nb / gb
+	_ = x[3*xStride+nb*64-1]
+	_ = xsumT[4*ng-1]
+	_ = l.packed[(o+2)*l.wordsPerRow-1]
+	esz := 2
+	if l.sfmt == scaleF32 {
+		esz = 4
+	}
+	_ = l.scRaw[(o+2)*ng*esz-1]
+	_ = l.biRaw[(o+2)*ng*esz-1]
+	sc := unsafe.Pointer(&l.scRaw[o*ng*esz])
+	bi := unsafe.Pointer(&l.biRaw[o*ng*esz])
+	k := 0
+	if l.bits == 8 {
+		k = 1
+	}
+	floatKernels4x2[k][l.sfmt](&l.packed[o*l.wordsPerRow], sc, bi, &x[0], &xsumT[0], nb, gb, 4*xStride, 4*l.wordsPerRow, ng*esz, &out[0])
 }

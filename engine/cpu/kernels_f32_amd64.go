@@ -56,3 +56,53 @@ var floatKernels4 = [2][3]qf4Func{
 	{q4dot4f32, q4dot4bf16, q4dot4f16},
 	{q8dot4f32, q8dot4bf16, q8dot4f16},
 }
+
+//go:noescape
+func q4dot4x2f32(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
+
+//go:noescape
+func q8dot4x2f32(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
+
+//go:noescape
+func q4dot4x2bf16(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
+
+//go:noescape
+func q8dot4x2bf16(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
+
+//go:noescape
+func q4dot4x2f16(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
+
+//go:noescape
+func q8dot4x2f16(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
+
+type q4x2Func func(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
+
+var floatKernels4x2 = [2][3]q4x2Func{
+	{q4dot4x2f32, q4dot4x2bf16, q4dot4x2f16},
+	{q8dot4x2f32, q8dot4x2bf16, q8dot4x2f16},
+}
+
+//go:noescape
+func q4rowsvf32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, gb, nrows int, out, scratch *float32)
+
+//go:noescape
+func q8rowsvf32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, gb, nrows int, out, scratch *float32)
+
+//go:noescape
+func q4rowsvbf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, gb, nrows int, out, scratch *float32)
+
+//go:noescape
+func q8rowsvbf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, gb, nrows int, out, scratch *float32)
+
+//go:noescape
+func q4rowsvf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, gb, nrows int, out, scratch *float32)
+
+//go:noescape
+func q8rowsvf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, gb, nrows int, out, scratch *float32)
+
+type qrowsvFunc func(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, gb, nrows int, out, scratch *float32)
+
+var floatKernelsRowsV = [2][3]qrowsvFunc{
+	{q4rowsvf32, q4rowsvbf16, q4rowsvf16},
+	{q8rowsvf32, q8rowsvbf16, q8rowsvf16},
+}

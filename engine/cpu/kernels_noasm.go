@@ -61,3 +61,16 @@ func denseDot4(l *linear, o int, x []float32, xStride int, out *[4]float32) {
 }
 
 func gateRows(act ops.Act, g, u, y []float32) { gateGo(act, g, u, y) }
+
+func qf4x2(l *linear, o int, x []float32, xStride int, xsumT []float32, out *[8]float32) {
+	ng := l.in / l.group
+	xs := make([]float32, ng)
+	for r := 0; r < 2; r++ {
+		for t := 0; t < 4; t++ {
+			for g := range xs {
+				xs[g] = xsumT[g*4+t]
+			}
+			out[r*4+t] = qf1(l, o+r, x[t*xStride:], xs)
+		}
+	}
+}

@@ -167,6 +167,30 @@ func TestFloatQuantKernelsMatchPortable(t *testing.T) {
 						l.rowF32(o, deq)
 						var four [4]float32
 						qf4(l, o, xd, in, xsum, ng, &four)
+						var two [8]float32
+						hasTwo := o+1 < out
+						if hasTwo {
+							xsT := make([]float32, 4*ng)
+							for g := 0; g < ng; g++ {
+								for tk := 0; tk < 4; tk++ {
+									xsT[g*4+tk] = xsum[tk*ng+g]
+								}
+							}
+							qf4x2(l, o, xd, in, xsT, &two)
+							deq1 := make([]float32, in)
+							l.rowF32(o+1, deq1)
+							for tk := range xs {
+								x, s := xd[tk*in:(tk+1)*in], xsum[tk*ng:(tk+1)*ng]
+								want := goDot(l.packed[(o+1)*l.wordsPerRow:(o+2)*l.wordsPerRow], l.scales[(o+1)*ng:(o+2)*ng], l.biases[(o+1)*ng:(o+2)*ng], x, s, nb, group/64)
+								var mag float64
+								for i := range deq1 {
+									mag += math.Abs(float64(deq1[i] * xs[tk][i]))
+								}
+								if math.Abs(float64(two[4+tk]-want)) > 1e-5*mag {
+									t.Errorf("%s bits=%d group=%d in=%d row %d token %d: two-row kernel %v, portable %v", sdt, bits, group, in, o+1, tk, two[4+tk], want)
+								}
+							}
+						}
 						for tk := range xs {
 							x, s := xd[tk*in:(tk+1)*in], xsum[tk*ng:(tk+1)*ng]
 							want := goDot(l.packed[o*l.wordsPerRow:(o+1)*l.wordsPerRow], l.scales[o*ng:(o+1)*ng], l.biases[o*ng:(o+1)*ng], x, s, nb, group/64)
@@ -178,6 +202,9 @@ func TestFloatQuantKernelsMatchPortable(t *testing.T) {
 								mag += float32(math.Abs(float64(deq[i] * xs[tk][i])))
 							}
 							tol := func(a, b float32) bool { return math.Abs(float64(a-b)) <= 1e-5*float64(mag) }
+							if hasTwo && !tol(two[tk], want) {
+								t.Errorf("%s bits=%d group=%d in=%d row %d token %d: two-row kernel %v, portable %v", sdt, bits, group, in, o, tk, two[tk], want)
+							}
 							if !tol(got, want) || !tol(four[tk], want) || !tol(want, exact) {
 								t.Errorf("%s bits=%d group=%d in=%d row %d token %d: simd %v, simd4 %v, portable %v, dequantized %v", sdt, bits, group, in, o, tk, got, four[tk], want, exact)
 							}
