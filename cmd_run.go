@@ -84,7 +84,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func newRunCommand(a *app) *cobra.Command {
 	var (
 		model, system, backend, format, continueID string
-		raw, noSave                                bool
+		raw, noSave, showStats                     bool
 		temperature, topP, minP, repPenalty        float64
 		topK, maxTokens, threads                   int
 		seed                                       int64
@@ -328,6 +328,15 @@ existing conversation (its messages become the context).`,
 			if w != nil {
 				a.log.Debug("saved", "conversation", w.ConversationID(), "message", w.ID())
 			}
+			if showStats {
+				saved := ""
+				if w != nil {
+					saved = "; conversation " + w.ConversationID()
+				}
+				fmt.Fprintf(a.stderr, "%d prompt tokens (%d cached), %d generated, %s; TTFT %.0f ms, prefill %.1f tok/s, decode %.1f tok/s%s\n",
+					res.Usage.PromptTokens, res.Usage.CachedTokens, res.Usage.CompletionTokens, res.FinishReason,
+					ms(res.Timings.TTFT), res.Timings.PrefillTokensPerSec, res.Timings.DecodeTokensPerSec, saved)
+			}
 			a.log.Debug("generation", "finish", res.FinishReason, "prompt_tokens", res.Usage.PromptTokens,
 				"completion_tokens", res.Usage.CompletionTokens, "ttft", res.Timings.TTFT,
 				"decode_tok_s", res.Timings.DecodeTokensPerSec, "prefill_tok_s", res.Timings.PrefillTokensPerSec)
@@ -356,6 +365,7 @@ existing conversation (its messages become the context).`,
 	f.IntVar(&threads, "threads", 0, "CPU threads (default from config; 0 = one per core)")
 	f.StringVar(&format, "format", "text", "output: text (streamed) or json (one object at the end)")
 	f.BoolVar(&noSave, "no-save", false, "do not save this exchange to the history")
+	f.BoolVar(&showStats, "stats", false, "print token counts and speed to stderr at the end")
 	f.StringVar(&continueID, "continue", "", "continue the conversation with this id (or unique prefix)")
 	return cmd
 }

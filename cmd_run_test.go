@@ -80,10 +80,13 @@ func TestRunStdoutIsOnlyTheText(t *testing.T) {
 	if strings.Count(js, "\n") != 1 {
 		t.Fatalf("json output is not one line/object: %q", js)
 	}
-	// stdin as the prompt gives the same greedy text
-	code, out2, _ := runIn(t, env, "Once upon a time\n", "run", "-m", model, "--raw", "--temperature", "0", "--max-tokens", "12", "--no-save")
+	// stdin as the prompt gives the same greedy text; --stats goes to stderr
+	code, out2, errOut := runIn(t, env, "Once upon a time\n", "run", "-m", model, "--raw", "--temperature", "0", "--max-tokens", "12", "--no-save", "--stats")
 	if code != 0 || out2 != out {
 		t.Fatalf("stdin prompt: code %d %q vs %q", code, out2, out)
+	}
+	if !strings.Contains(errOut, "12 generated, length") {
+		t.Fatalf("--stats: stderr %q", errOut)
 	}
 }
 
