@@ -123,6 +123,9 @@ typedef void (*mlx_error_handler_func)(const char* msg, void* data);
 	X(int, mlx_device_info_get_size, (size_t* v, mlx_device_info info, const char* key), (v, info, key))
 
 
+// The wrappers carry mlx-c's own names but hidden visibility: they must never
+// interpose on the library's symbols (or be seen by it).
+#pragma GCC visibility push(hidden)
 #define IMP_DECL(ret, name, params, args) ret name params;
 #define IMP_VDECL(name, params, args) void name params;
 #define IMP_HASDECL(ret, name, params, args) int has_##name(void);
@@ -136,5 +139,6 @@ const char* imp_resolve(void* h);
 void imp_install_error_handler(void);
 int imp_take_error(char* buf, size_t n);
 mlx_array imp_null_array(void);
+#pragma GCC visibility pop
 
 #endif

@@ -164,8 +164,11 @@ func TestModelsMatchCPU(t *testing.T) {
 	}
 }
 
-// The native-dtype path (what runs on a GPU: bf16/f16 activations) against
-// the CPU backend's float32, within half-precision tolerance.
+// The native-dtype path (what runs on a GPU: bf16/f16 activations, as
+// mlx-lm computes) against the CPU backend's float32. Half-precision
+// arithmetic itself costs up to ~3% relative L2 on these random-weight
+// models in bfloat16 (0.2% in float16), so this checks for gross errors only;
+// the exactness checks above compute in float32.
 func TestModelsNativeDType(t *testing.T) {
 	needLib(t)
 	testdataDir(t)
@@ -194,7 +197,7 @@ func TestModelsNativeDType(t *testing.T) {
 				}
 				e := relL2(got, want)
 				t.Logf("%s activations: logits relative L2 error %.2g", mb.DType(), e)
-				if e >= 2e-2 || math.IsNaN(e) {
+				if e >= 5e-2 || math.IsNaN(e) {
 					t.Fatalf("logits relative L2 error %.3g in %s", e, mb.DType())
 				}
 			})
