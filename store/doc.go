@@ -74,7 +74,8 @@
 //	// or on cancel/failure, keeping the text so far:
 //	err = w.Abort("stopped")      // status stopped
 //	err = w.Abort(err.Error())    // status error, Message.Error = reason
-//	w.ID(), w.ConversationID(), w.Content(), w.Flush()
+//	err = w.AbortWithStats(reason, stats) // same, keeping the figures measured so far
+//	w.ID(), w.ConversationID(), w.Content(), w.Flush() // Flush: write the buffer now
 //
 // The row exists (status incomplete) from Begin; if the process dies, it stays
 // incomplete with everything flushed up to then (at most ~FlushInterval lost).
@@ -90,6 +91,8 @@
 //	// hit: ConversationID, ConversationTitle, MessageID ("" for a title match), Role,
 //	//      Snippet (matches wrapped in the highlight markers), Rank (bm25, lower = better), CreatedAt
 //
+// Each index is queried with ORDER BY rank (bm25), so FTS5 sorts matches from
+// the index and the joins and snippet() run only for the rows returned.
 // Queries are plain words: store.FTSQuery sanitizes them (quoted "phrases" kept,
 // FTS5 operators and punctuation made literal), so no input is a syntax error; a
 // query with no words returns ErrEmptyQuery. All words must match. A query that
