@@ -194,7 +194,20 @@ func historyShow(a *app) *cobra.Command {
 					Messages     []store.Message     `json:"messages"`
 				}{c, msgs})
 			}
-			return historyPrint(a.stdout, c, msgs, all)
+			// Where the shown branch has alternatives, say which one ("branch 2/3").
+			branches := map[string]string{}
+			if !all {
+				for _, m := range msgs {
+					sibs, i, err := s.Siblings(ctx, m.ID)
+					if err != nil {
+						return err
+					}
+					if len(sibs) > 1 {
+						branches[m.ID] = fmt.Sprintf("branch %d/%d", i+1, len(sibs))
+					}
+				}
+			}
+			return historyPrint(a.stdout, c, msgs, all, branches)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON: {conversation, messages}")
@@ -202,7 +215,7 @@ func historyShow(a *app) *cobra.Command {
 	return cmd
 }
 
-func historyPrint(w io.Writer, c *store.Conversation, msgs []store.Message, all bool) error {
+func historyPrint(w io.Writer, c *store.Conversation, msgs []store.Message, all bool, branches map[string]string) error {
 	title := c.Title
 	if title == "" {
 		title = "(untitled)"
@@ -227,6 +240,9 @@ func historyPrint(w io.Writer, c *store.Conversation, msgs []store.Message, all 
 			fmt.Fprintf(w, " (%s)", m.Model)
 		}
 		fmt.Fprintf(w, " · %s", historyTime(m.CreatedAt))
+		if b := branches[m.ID]; b != "" {
+			fmt.Fprintf(w, " · %s", b)
+		}
 		if all {
 			fmt.Fprintf(w, " · id %s", m.ID)
 			if m.ParentID != "" {

@@ -61,12 +61,30 @@ func TestHistoryCommands(t *testing.T) {
 		!strings.Contains(out, "Half a gram of saffron threads.") || !strings.Contains(out, "42.5 tok/s") {
 		t.Fatalf("show: %d\n%s", code, out)
 	}
+	// A regenerated reply shows as a branch.
+	s, err := store.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, _ := s.ActivePath(context.Background(), saffron)
+	s.AppendMessage(context.Background(), store.NewMessage{ConversationID: saffron, ParentID: path[0].ID,
+		Role: store.RoleAssistant, Content: "Regenerated: a pinch of saffron."})
+	s.Close()
+	code, out, _ = runImpetus(t, "history", "show", saffron)
+	if code != 0 || !strings.Contains(out, "branch 2/2") || !strings.Contains(out, "Regenerated") || strings.Contains(out, "Half a gram") {
+		t.Fatalf("show after regenerate: %d\n%s", code, out)
+	}
+	code, out, _ = runImpetus(t, "history", "show", "--all", saffron)
+	if code != 0 || !strings.Contains(out, "Regenerated") || !strings.Contains(out, "Half a gram") || !strings.Contains(out, "parent "+path[0].ID) {
+		t.Fatalf("show --all: %d\n%s", code, out)
+	}
 	code, out, _ = runImpetus(t, "history", "show", "--json", saffron)
 	var shown struct {
 		Conversation store.Conversation `json:"conversation"`
 		Messages     []store.Message    `json:"messages"`
 	}
-	if code != 0 || json.Unmarshal([]byte(out), &shown) != nil || len(shown.Messages) != 2 || shown.Messages[1].Role != store.RoleAssistant {
+	if code != 0 || json.Unmarshal([]byte(out), &shown) != nil || len(shown.Messages) != 2 || shown.Messages[1].Role != store.RoleAssistant ||
+		shown.Conversation.MessageCount != 3 {
 		t.Fatalf("show --json: %d %s", code, out)
 	}
 
