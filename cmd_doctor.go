@@ -33,6 +33,9 @@ type doctorDB struct {
 	SchemaVersion       int    `json:"schema_version"`
 	LatestSchemaVersion int    `json:"latest_schema_version"`
 	Conversations       int    `json:"conversations"`
+	Archived            int    `json:"archived"`
+	Messages            int    `json:"messages"`
+	Incomplete          int    `json:"incomplete_messages"` // streaming now or cut off by a crash
 	Error               string `json:"error,omitempty"`
 }
 
@@ -146,12 +149,12 @@ func doctorDatabase(ctx context.Context, path string) doctorDB {
 	if d.SchemaVersion < d.LatestSchemaVersion {
 		return d // migrated on the next normal open; the tables may not exist yet
 	}
-	page, err := s.ListConversations(ctx, store.ListOptions{Limit: 1, Archived: store.IncludeArchived})
+	n, err := s.Counts(ctx)
 	if err != nil {
 		d.Error = err.Error()
 		return d
 	}
-	d.Conversations = page.Total
+	d.Conversations, d.Archived, d.Messages, d.Incomplete = n.Conversations, n.Archived, n.Messages, n.Incomplete
 	return d
 }
 
@@ -213,8 +216,11 @@ func doctorPrint(a *app, r *doctorReport) {
 	case r.Database.Error != "":
 		db += " — ERROR: " + r.Database.Error
 	case r.Database.Exists:
-		db += fmt.Sprintf(" (schema v%d of v%d, %d conversations, %s)", r.Database.SchemaVersion,
-			r.Database.LatestSchemaVersion, r.Database.Conversations, doctorBytes(r.Database.SizeBytes))
+		db += fmt.Sprintf(" (schema v%d of v%d, %d conversations, %d messages, %s)", r.Database.SchemaVersion,
+			r.Database.LatestSchemaVersion, r.Database.Conversations, r.Database.Messages, doctorBytes(r.Database.SizeBytes))
+		if r.Database.Incomplete > 0 {
+			db += fmt.Sprintf("; %d incomplete replies (streaming now or interrupted)", r.Database.Incomplete)
+		}
 	}
 	fmt.Fprintf(tw, "database\t%s\n", db)
 	fmt.Fprintf(tw, "data dir\t%s\n", yes(r.DataDir))

@@ -186,7 +186,7 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("doctor --json: %d %q %q", code, out, errOut)
 	}
 	if r.Database.Path != db || !r.Database.Exists || r.Database.SchemaVersion != store.LatestSchemaVersion() ||
-		r.Database.Conversations != 2 || r.Go == "" || r.Config.Path == "" || len(r.Backends) == 0 ||
+		r.Database.Conversations != 2 || r.Database.Messages != 3 || r.Database.Incomplete != 0 || r.Go == "" || r.Config.Path == "" || len(r.Backends) == 0 ||
 		r.Backends[0].Name != "cpu" || !r.Backends[0].Available || r.ModelsDir.Path == "" || r.HFCache.Path == "" {
 		t.Fatalf("doctor report %+v", r)
 	}

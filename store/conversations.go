@@ -363,3 +363,26 @@ func (s *Store) execOne(ctx context.Context, what, id, q string, args ...any) er
 	}
 	return nil
 }
+
+// Counts are totals over the whole database (for `impetus doctor`).
+type Counts struct {
+	Conversations int `json:"conversations"`
+	Archived      int `json:"archived"`
+	Messages      int `json:"messages"`
+	// Incomplete messages are streaming right now or were cut off by a crash.
+	Incomplete int `json:"incomplete"`
+}
+
+// Counts returns database totals. It scans the messages table once.
+func (s *Store) Counts(ctx context.Context) (Counts, error) {
+	var c Counts
+	err := s.db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM conversations),
+		(SELECT count(*) FROM conversations WHERE archived = 1),
+		(SELECT count(*) FROM messages),
+		(SELECT count(*) FROM messages WHERE status = 'incomplete')`).Scan(&c.Conversations, &c.Archived, &c.Messages, &c.Incomplete)
+	if err != nil {
+		return c, s.describe("read", err)
+	}
+	return c, nil
+}

@@ -10,6 +10,7 @@
 //	defer s.Close()
 //	v, err := s.SchemaVersion()         // PRAGMA user_version; store.LatestSchemaVersion() is this build's
 //	err = s.IntegrityCheck(ctx)         // PRAGMA integrity_check == "ok"
+//	n, err := s.Counts(ctx)             // Conversations, Archived, Messages, Incomplete
 //
 // Errors are one line naming the file and what to do. A file that is not an
 // SQLite database or is corrupt is reported and never written to. A directory

@@ -304,6 +304,9 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 	if m.Status != StatusIncomplete {
 		t.Fatalf("killed stream has status %s, want incomplete", m.Status)
 	}
+	if n, err := after.Counts(ctx); err != nil || n.Incomplete != 1 || n.Messages != 2 || n.Conversations != 1 {
+		t.Fatalf("counts after the crash: %+v %v", n, err)
+	}
 	var want strings.Builder
 	for i := 0; i <= mustHave; i++ {
 		fmt.Fprintf(&want, "<%05d>", i)
