@@ -297,6 +297,7 @@ func TestStreamSurvivesSIGKILL(t *testing.T) {
 	if err := after.IntegrityCheck(ctx); err != nil {
 		t.Fatal(err)
 	}
+	ftsIntegrity(t, after)
 	m, err := after.GetMessage(ctx, msgID)
 	if err != nil {
 		t.Fatal(err)
@@ -402,6 +403,7 @@ func TestConcurrentProcesses(t *testing.T) {
 	if err := s.IntegrityCheck(ctx); err != nil {
 		t.Fatal(err)
 	}
+	ftsIntegrity(t, s)
 	f, err := Open(fresh)
 	if err != nil {
 		t.Fatal(err)
@@ -412,5 +414,15 @@ func TestConcurrentProcesses(t *testing.T) {
 	f.db.QueryRow(`SELECT count(*) FROM conversations`).Scan(&convs)
 	if applied != LatestSchemaVersion() || convs != 2 {
 		t.Fatalf("fresh file raced: %d migrations applied, %d conversations", applied, convs)
+	}
+}
+
+// ftsIntegrity checks both FTS5 indexes against their content tables.
+func ftsIntegrity(t *testing.T, s *Store) {
+	t.Helper()
+	for _, table := range []string{"messages_fts", "conversations_fts"} {
+		if _, err := s.db.Exec(`INSERT INTO ` + table + `(` + table + `, rank) VALUES('integrity-check', 1)`); err != nil {
+			t.Fatalf("%s integrity-check: %v", table, err)
+		}
 	}
 }
