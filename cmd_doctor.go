@@ -29,14 +29,16 @@ type doctorPath struct {
 
 type doctorDB struct {
 	doctorPath
-	SizeBytes           int64  `json:"size_bytes,omitempty"`
-	SchemaVersion       int    `json:"schema_version"`
-	LatestSchemaVersion int    `json:"latest_schema_version"`
-	Conversations       int    `json:"conversations"`
-	Archived            int    `json:"archived"`
-	Messages            int    `json:"messages"`
-	Incomplete          int    `json:"incomplete_messages"` // streaming now or cut off by a crash
-	Error               string `json:"error,omitempty"`
+	SizeBytes           int64 `json:"size_bytes,omitempty"`
+	SchemaVersion       int   `json:"schema_version"`
+	LatestSchemaVersion int   `json:"latest_schema_version"`
+	Conversations       int   `json:"conversations"`
+	Archived            int   `json:"archived"`
+	Messages            int   `json:"messages"`
+	Incomplete          int   `json:"incomplete_messages"` // streaming now or cut off by a crash
+	// Integrity is "ok", a problem, or "" when not checked (doctor --check).
+	Integrity string `json:"integrity,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 type doctorBackend struct {
@@ -66,7 +68,7 @@ type doctorReport struct {
 }
 
 func newDoctorCommand(a *app) *cobra.Command {
-	var asJSON bool
+	var asJSON, check bool
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: plannedCommands["doctor"],
@@ -76,7 +78,7 @@ directories) and the compute backends available here. Exits 1 when something is 
 (e.g. an unreadable database); the report says what.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r := doctorCollect(cmd.Context(), a)
+			r := doctorCollect(cmd.Context(), a, check)
 			if asJSON {
 				if err := historyJSON(a.stdout, r); err != nil {
 					return err
@@ -91,6 +93,7 @@ directories) and the compute backends available here. Exits 1 when something is 
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().BoolVar(&check, "check", false, "also verify the history database page by page (PRAGMA integrity_check; slow on big files)")
 	return cmd
 }
 
@@ -99,7 +102,7 @@ func pathInfo(p string) doctorPath {
 	return doctorPath{Path: p, Exists: err == nil}
 }
 
-func doctorCollect(ctx context.Context, a *app) *doctorReport {
+func doctorCollect(ctx context.Context, a *app, check bool) *doctorReport {
 	r := &doctorReport{
 		Version:   buildVersion(),
 		Go:        runtime.Version(),
@@ -115,7 +118,7 @@ func doctorCollect(ctx context.Context, a *app) *doctorReport {
 		Backend:   a.cfg.Backend,
 		Problems:  []string{},
 	}
-	r.Database = doctorDatabase(ctx, a.DBPath())
+	r.Database = doctorDatabase(ctx, a.DBPath(), check)
 	if r.Database.Error != "" {
 		r.Problems = append(r.Problems, r.Database.Error)
 	}
@@ -125,7 +128,7 @@ func doctorCollect(ctx context.Context, a *app) *doctorReport {
 
 // doctorDatabase inspects the history database without creating or migrating
 // it: doctor must not change what it diagnoses.
-func doctorDatabase(ctx context.Context, path string) doctorDB {
+func doctorDatabase(ctx context.Context, path string, check bool) doctorDB {
 	d := doctorDB{doctorPath: pathInfo(path), LatestSchemaVersion: store.LatestSchemaVersion()}
 	st, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -155,6 +158,13 @@ func doctorDatabase(ctx context.Context, path string) doctorDB {
 		return d
 	}
 	d.Conversations, d.Archived, d.Messages, d.Incomplete = n.Conversations, n.Archived, n.Messages, n.Incomplete
+	if check {
+		d.Integrity = "ok"
+		if err := s.IntegrityCheck(ctx); err != nil {
+			d.Integrity = err.Error()
+			d.Error = err.Error()
+		}
+	}
 	return d
 }
 
@@ -218,6 +228,9 @@ func doctorPrint(a *app, r *doctorReport) {
 	case r.Database.Exists:
 		db += fmt.Sprintf(" (schema v%d of v%d, %d conversations, %d messages, %s)", r.Database.SchemaVersion,
 			r.Database.LatestSchemaVersion, r.Database.Conversations, r.Database.Messages, doctorBytes(r.Database.SizeBytes))
+		if r.Database.Integrity != "" {
+			db += "; integrity " + r.Database.Integrity
+		}
 		if r.Database.Incomplete > 0 {
 			db += fmt.Sprintf("; %d incomplete replies (streaming now or interrupted)", r.Database.Incomplete)
 		}

@@ -191,6 +191,10 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("doctor report %+v", r)
 	}
 	before, _ := os.ReadFile(db)
+	code, out, _ = runImpetus(t, "doctor", "--check", "--json")
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || r.Database.Integrity != "ok" {
+		t.Fatalf("doctor --check: %d %s", code, out)
+	}
 	code, out, _ = runImpetus(t, "doctor")
 	if code != 0 || !strings.Contains(out, db) || !strings.Contains(out, "schema v") || !strings.Contains(out, "cpu") {
 		t.Fatalf("doctor: %d\n%s", code, out)
