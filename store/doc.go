@@ -82,7 +82,8 @@
 // incomplete with everything flushed up to then (at most ~FlushInterval lost).
 // Writes use the Begin context without its cancellation, so Finish/Abort land
 // even after the generation context was cancelled. Exactly one of Finish/Abort
-// must be called (a second call returns ErrWriterClosed).
+// must be called (a second call returns ErrWriterClosed), and before
+// Store.Close: a writer's timer goroutine runs until then.
 //
 // # Search
 //
