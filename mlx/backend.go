@@ -791,7 +791,14 @@ func (b *Backend) evaluate(out *tensor, read func(a C.mlx_array) error) error {
 			list = append(list, c.live()...)
 		}
 		tEval = time.Now()
-		g.eval(list...)
+		if out == nil {
+			// Sync (a prefill chunk without logits): schedule it and
+			// return, so the next chunk's graph is built while MLX
+			// computes this one; the next eval waits for it.
+			g.asyncEval(list...)
+		} else {
+			g.eval(list...)
+		}
 		tCopy = time.Now()
 		if g.err == nil && read != nil {
 			stepErr = read(y)
@@ -838,7 +845,9 @@ func (b *Backend) Logits(x ops.Tensor) ([]float32, error) {
 	return out, nil
 }
 
-// Sync implements ops.Backend.
+// Sync implements ops.Backend: the step is built (graph errors are
+// returned here) and scheduled with mlx_async_eval; the next Logits waits
+// for it.
 func (b *Backend) Sync() error {
 	return b.evaluate(nil, nil)
 }

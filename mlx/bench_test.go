@@ -97,3 +97,48 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStepOverhead runs decode steps of a model with the Qwen2.5-0.5B
+// depth (24 layers, 14/2 heads) but tiny widths, so MLX's compute is
+// negligible and the time is the per-step cost of driving MLX from Go:
+// recording ops, building the graph through cgo, evaluation bookkeeping.
+func BenchmarkStepOverhead(b *testing.B) {
+	needLib(b)
+	testdataDir(b)
+	spec := testmodel.Qwen05B(4)
+	spec.Hidden, spec.Intermediate, spec.HeadDim, spec.Vocab = 448, 512, 32, 32000
+	dir := b.TempDir()
+	if err := testmodel.Write(dir, spec); err != nil {
+		b.Fatal(err)
+	}
+	mb, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mb.Close()
+	m := loadModel(b, dir, mb)
+	c := m.NewCache()
+	defer c.Release()
+	ctx := context.Background()
+	logits, err := m.Forward(ctx, c, testPrompt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mb.ResetStats()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if logits, err = m.Forward(ctx, c, []int32{argmax(logits)}); err != nil {
+			b.Fatal(err)
+		}
+		if c.Len() > 4000 {
+			c.Truncate(len(testPrompt))
+		}
+	}
+	b.StopTimer()
+	s := mb.Stats()
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(s.Steps) }
+	b.ReportMetric(per(s.Record), "us-record/step")
+	b.ReportMetric(per(s.Build), "us-build/step")
+	b.ReportMetric(per(s.Eval), "us-eval/step")
+	b.ReportMetric(per(s.Copy), "us-copy/step")
+}

@@ -394,7 +394,13 @@ func (g *graph) sdpa(q, k, v C.mlx_array, scale float32, causal bool, mask C.mlx
 }
 
 // eval computes arrs (and everything they depend on).
-func (g *graph) eval(arrs ...C.mlx_array) {
+func (g *graph) eval(arrs ...C.mlx_array) { g.evalMode(false, arrs...) }
+
+// asyncEval schedules arrs and returns at once; a later eval (or use)
+// waits for them.
+func (g *graph) asyncEval(arrs ...C.mlx_array) { g.evalMode(true, arrs...) }
+
+func (g *graph) evalMode(async bool, arrs ...C.mlx_array) {
 	if !g.ok(arrs...) {
 		return
 	}
@@ -405,6 +411,12 @@ func (g *graph) eval(arrs ...C.mlx_array) {
 			g.fail(err)
 			return
 		}
+	}
+	if async {
+		if err := check(C.mlx_async_eval(v), "mlx_async_eval"); err != nil {
+			g.fail(err)
+		}
+		return
 	}
 	if err := check(C.mlx_eval(v), "mlx_eval"); err != nil {
 		g.fail(err)

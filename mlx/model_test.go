@@ -305,3 +305,42 @@ func TestNoLeakOver1000Tokens(t *testing.T) {
 		t.Fatalf("after releasing the cache active memory is %d, was %d before generating", released.Active, before.Active)
 	}
 }
+
+// A prompt longer than the model's prefill chunk runs as several steps: the
+// first ones end in Sync (scheduled asynchronously), the last in Logits.
+func TestChunkedPrefillMatchesCPU(t *testing.T) {
+	needLib(t)
+	testdataDir(t)
+	for _, arch := range []string{"qwen2", "gemma2", "mistral"} {
+		t.Run(arch, func(t *testing.T) {
+			spec := testmodel.Tiny(arch, "bf16", 4)
+			spec.MaxPositions = 2048
+			if arch != "qwen2" {
+				spec.SlidingWindow = 300 // windows cut across chunks
+			}
+			dir := t.TempDir()
+			if err := testmodel.Write(dir, spec); err != nil {
+				t.Fatal(err)
+			}
+			prompt := make([]int32, 1300)
+			for i := range prompt {
+				prompt[i] = int32(1 + (i*7919)%31999)
+			}
+			cb := cpu.New(2)
+			defer cb.Close()
+			mb, err := New(Options{DType: "f32"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mb.Close()
+			want, wantToks := greedy(t, loadModel(t, dir, cb), prompt, 8)
+			got, gotToks := greedy(t, loadModel(t, dir, mb), prompt, 8)
+			if e := relL2(got, want); e >= 1e-3 {
+				t.Fatalf("logits after a %d-token prompt: relative L2 error %.3g", len(prompt), e)
+			}
+			if fmt.Sprint(gotToks) != fmt.Sprint(wantToks) {
+				t.Fatalf("greedy after a long prompt: mlx %v, cpu %v", gotToks, wantToks)
+			}
+		})
+	}
+}
