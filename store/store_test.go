@@ -374,3 +374,26 @@ func TestDamagedPagesReported(t *testing.T) {
 		t.Fatal("a damaged database was modified")
 	}
 }
+
+// Paths with URI-special characters open the file they name, not another one.
+func TestOpenPathWithSpecialCharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "my dir #1")
+	path := filepath.Join(dir, "history?x=1&mode=ro%20.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateConversation(context.Background(), NewConversation{Title: "ok"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		t.Fatalf("database not at %q: %v", path, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "history?x=1&mode=ro%20.db") {
+			t.Fatalf("stray file %q next to the database", e.Name())
+		}
+	}
+}
