@@ -58,22 +58,22 @@ var floatKernels4 = [2][3]qf4Func{
 }
 
 //go:noescape
-func q4dot4x2f32(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
-
-//go:noescape
 func q8dot4x2f32(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
-
-//go:noescape
-func q4dot4x2bf16(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
 
 //go:noescape
 func q8dot4x2bf16(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
 
 //go:noescape
-func q4dot4x2f16(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
+func q8dot4x2f16(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
 
 //go:noescape
-func q8dot4x2f16(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
+func q4dot4x2f32(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
+
+//go:noescape
+func q4dot4x2bf16(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
+
+//go:noescape
+func q4dot4x2f16(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
 
 type q4x2Func func(w *uint32, sc, bi unsafe.Pointer, x, xsumT *float32, nb, gb, xStride, rowBytes, scRowBytes int, out *float32)
 
