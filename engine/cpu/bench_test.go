@@ -157,6 +157,7 @@ func TestMain(m *testing.M) {
 }
 
 func loadBench(b *testing.B, bits int, intDot bool) (model.Model, *Backend) {
+	forceAVX2(b)
 	dir := benchModel(b, bits)
 	d, err := modelfile.Open(dir)
 	if err != nil {

@@ -81,7 +81,7 @@ func (b *Backend) matmulInt(x, y *tensor, l *linear) {
 // matmulFast is matmul for 4/8-bit weights with the SIMD kernels: float
 // (exact) by default, integer when SetIntegerDot(true).
 func (b *Backend) matmulFast(x, y *tensor, l *linear) {
-	if b.intDot {
+	if b.intDot && haveIntDot {
 		b.matmulInt(x, y, l)
 		return
 	}
@@ -160,7 +160,7 @@ func (b *Backend) matmulFloat(x, y *tensor, l *linear) {
 				xd, xs := f.xd[t*in:], f.xsum[t*ng:]
 				xsT := f.xsumT[t*ng : (t+4)*ng]
 				o := r0
-				for ; o+2 <= r1; o += 2 {
+				for ; twoRowKernels() && o+2 <= r1; o += 2 {
 					qf4x2(l, o, xd, in, xsT, &res2)
 					for j := 0; j < 4; j++ {
 						y.data[(t+j)*out+o] = res2[j]

@@ -23,7 +23,7 @@ const (
 )
 
 func chooseFast(l *linear) fastKind {
-	if !haveQuantSIMD || l.packed == nil || l.group%64 != 0 {
+	if !quantSIMD() || l.packed == nil || l.group%64 != 0 {
 		return fastNone
 	}
 	switch l.bits {

@@ -10,10 +10,25 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
+// CPU features, detected once. use512 and useAVX2 select the kernel family
+// at each call; tests switch use512 off to run the AVX2 kernels on AVX-512
+// machines too.
 var (
-	haveAVX512    = cpu.X86.HasAVX512F
-	haveQuantSIMD = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VNNI
+	have512    = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL
+	haveAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
+	haveIntDot = have512 && cpu.X86.HasAVX512VNNI
+	use512     = have512
+	useAVX2    = haveAVX2
 )
+
+// quantSIMD reports whether SIMD float kernels for 4/8-bit weights exist.
+func quantSIMD() bool { return have512 || haveAVX2 }
+
+// denseSIMD reports whether the dense SIMD kernels below apply.
+func denseSIMD() bool { return use512 || useAVX2 }
+
+// twoRowKernels reports whether the two-row prefill kernels apply.
+func twoRowKernels() bool { return use512 }
 
 //go:noescape
 func dotF32AVX512(a, b *float32, n int) float32
@@ -35,12 +50,20 @@ func q8dot4AVX512(w *uint32, sc, bi *float32, xq *int16, xs, xsum *float32, nb, 
 
 func dotF32(a, b []float32) float32 {
 	n := len(a)
-	if !haveAVX512 || n < 16 {
+	var s float32
+	m := 0
+	switch {
+	case use512 && n >= 16:
+		b = b[:n]
+		m = n &^ 15
+		s = dotF32AVX512(&a[0], &b[0], m)
+	case useAVX2 && n >= 8:
+		b = b[:n]
+		m = n &^ 7
+		s = dotF32AVX2(&a[0], &b[0], m)
+	default:
 		return dotF32Go(a, b)
 	}
-	b = b[:n]
-	m := n &^ 15
-	s := dotF32AVX512(&a[0], &b[0], m)
 	for i := m; i < n; i++ {
 		s += a[i] * b[i]
 	}
@@ -49,20 +72,27 @@ func dotF32(a, b []float32) float32 {
 
 func axpy(a float32, x, y []float32) {
 	n := len(x)
-	if !haveAVX512 || n < 16 {
+	m := 0
+	switch {
+	case use512 && n >= 16:
+		y = y[:n]
+		m = n &^ 15
+		axpyF32AVX512(a, &x[0], &y[0], m)
+	case useAVX2 && n >= 8:
+		y = y[:n]
+		m = n &^ 7
+		axpyF32AVX2(a, &x[0], &y[0], m)
+	default:
 		axpyGo(a, x, y)
 		return
 	}
-	y = y[:n]
-	m := n &^ 15
-	axpyF32AVX512(a, &x[0], &y[0], m)
 	for i := m; i < n; i++ {
 		y[i] += a * x[i]
 	}
 }
 
 // qdot1 runs the single-row integer kernel. Callers guarantee the slices
-// hold nb blocks (haveQuantSIMD is checked when the linear is loaded).
+// hold nb blocks (haveIntDot is checked before the integer path is taken).
 func qdot1(k fastKind, w []uint32, sc, bi []float32, xq []int16, xs, xsum []float32, nb, gb int) float32 {
 	if k == fastQ4 {
 		return q4dotAVX512(&w[0], &sc[0], &bi[0], &xq[0], &xs[0], &xsum[0], nb, gb)
@@ -108,6 +138,10 @@ func qfRows(l *linear, lo, hi int, x, xsum []float32, out []float32) {
 	if l.bits == 8 {
 		k = 1
 	}
+	if !use512 {
+		avx2KernelsRows[k][l.sfmt](&l.packed[lo*l.wordsPerRow], sc, bi, &x[0], &xsum[0], nb, gb, hi-lo, &out[0])
+		return
+	}
 	var scratch [16]float32
 	floatKernelsRowsV[k][l.sfmt](&l.packed[lo*l.wordsPerRow], sc, bi, &x[0], &xsum[0], ng, gb, hi-lo, &out[0], &scratch[0])
 }
@@ -136,6 +170,10 @@ func qf4(l *linear, o int, x []float32, xStride int, xsum []float32, sumStride i
 	if l.bits == 8 {
 		k = 1
 	}
+	if !use512 {
+		avx2Kernels4[k][l.sfmt](&l.packed[o*l.wordsPerRow], sc, bi, &x[0], &xsum[0], nb, gb, 4*xStride, 4*sumStride, &out[0])
+		return
+	}
 	floatKernels4[k][l.sfmt](&l.packed[o*l.wordsPerRow], sc, bi, &x[0], &xsum[0], nb, gb, 4*xStride, 4*sumStride, &out[0])
 }
 
@@ -154,32 +192,36 @@ func dotf164(w *uint16, x *float32, n, xStride int, out *float32)
 //go:noescape
 func dotf324(w *float32, x *float32, n, xStride int, out *float32)
 
-// denseSIMD reports whether the dense kernels below are SIMD.
-const denseSIMD = true
-
 // denseDot1 is row o of a dense F32/F16/BF16 linear dotted with x.
 func denseDot1(l *linear, o int, x []float32) float32 {
 	in := l.in
 	x = x[:in]
-	m := in &^ 15
-	var s float32
-	switch l.dtype {
-	case ops.F32:
+	if l.dtype == ops.F32 {
 		return dotF32(l.f32[o*in:(o+1)*in], x)
-	case ops.BF16:
-		w := l.u16[o*in : (o+1)*in]
-		if m > 0 {
+	}
+	w := l.u16[o*in : (o+1)*in]
+	var s float32
+	m := 0
+	switch {
+	case use512 && in >= 16:
+		m = in &^ 15
+		if l.dtype == ops.BF16 {
 			s = dotbf16(&w[0], &x[0], m)
-		}
-		for i := m; i < in; i++ {
-			s += bf16ToF32(w[i]) * x[i]
-		}
-	default:
-		w := l.u16[o*in : (o+1)*in]
-		if m > 0 {
+		} else {
 			s = dotf16(&w[0], &x[0], m)
 		}
-		for i := m; i < in; i++ {
+	case useAVX2 && in >= 8:
+		m = in &^ 7
+		if l.dtype == ops.BF16 {
+			s = dotbf16AVX2(&w[0], &x[0], m)
+		} else {
+			s = dotf16AVX2(&w[0], &x[0], m)
+		}
+	}
+	for i := m; i < in; i++ {
+		if l.dtype == ops.BF16 {
+			s += bf16ToF32(w[i]) * x[i]
+		} else {
 			s += f16Table[w[i]] * x[i]
 		}
 	}
@@ -190,18 +232,29 @@ func denseDot1(l *linear, o int, x []float32) float32 {
 func denseDot4(l *linear, o int, x []float32, xStride int, out *[4]float32) {
 	in := l.in
 	_ = x[3*xStride+in-1]
-	m := in &^ 15
+	m := 0
+	switch {
+	case use512:
+		m = in &^ 15
+	case useAVX2:
+		m = in &^ 7
+	}
+	*out = [4]float32{}
 	if m > 0 {
-		switch l.dtype {
-		case ops.F32:
+		switch {
+		case use512 && l.dtype == ops.F32:
 			dotf324(&l.f32[o*in], &x[0], m, 4*xStride, &out[0])
-		case ops.BF16:
+		case use512 && l.dtype == ops.BF16:
 			dotbf164(&l.u16[o*in], &x[0], m, 4*xStride, &out[0])
-		default:
+		case use512:
 			dotf164(&l.u16[o*in], &x[0], m, 4*xStride, &out[0])
+		case l.dtype == ops.F32:
+			dotf324AVX2(&l.f32[o*in], &x[0], m, 4*xStride, &out[0])
+		case l.dtype == ops.BF16:
+			dotbf164AVX2(&l.u16[o*in], &x[0], m, 4*xStride, &out[0])
+		default:
+			dotf164AVX2(&l.u16[o*in], &x[0], m, 4*xStride, &out[0])
 		}
-	} else {
-		*out = [4]float32{}
 	}
 	if m < in {
 		var row [16]float32
@@ -219,7 +272,7 @@ func gateAVX512(gp, up, yp *float32, n int, gelu bool)
 func gateRows(act ops.Act, g, u, y []float32) {
 	n := len(g)
 	m := 0
-	if haveAVX512 && n >= 16 {
+	if use512 && n >= 16 {
 		m = n &^ 15
 		gateAVX512(&g[0], &u[0], &y[0], m, act == ops.GELUTanh)
 	}

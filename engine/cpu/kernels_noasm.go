@@ -4,10 +4,11 @@ package cpu
 
 import "github.com/impetus-llm/impetus/engine/ops"
 
-const (
-	haveAVX512    = false
-	haveQuantSIMD = false
-)
+const haveIntDot = false
+
+func quantSIMD() bool { return false }
+
+func twoRowKernels() bool { return false }
 
 func dotF32(a, b []float32) float32 { return dotF32Go(a, b) }
 
@@ -52,7 +53,7 @@ func qf4(l *linear, o int, x []float32, xStride int, xsum []float32, sumStride i
 
 // denseSIMD reports whether the dense kernels are SIMD (not here: the
 // generic row-decode path is as good in pure Go).
-const denseSIMD = false
+func denseSIMD() bool { return false }
 
 func denseDot1(l *linear, o int, x []float32) float32 { panic("unreachable: denseSIMD is false") }
 

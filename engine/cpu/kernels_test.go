@@ -271,7 +271,7 @@ func f32ToF16Test(f float32) uint16 {
 // (one and four rows, widths with and without a tail) against decoding the
 // row and a plain dot product.
 func TestDenseKernelsMatchPortable(t *testing.T) {
-	if !denseSIMD {
+	if !denseSIMD() {
 		t.Skip("no dense SIMD kernels on this platform")
 	}
 	r := rand.New(rand.NewPCG(9, 10))

@@ -276,7 +276,7 @@ func (b *Backend) matmul(x, y *tensor, l *linear) {
 		b.matmulFast(x, y, l)
 		return
 	}
-	if denseSIMD && b.useFast && l.dtype != ops.U32 {
+	if denseSIMD() && b.useFast && l.dtype != ops.U32 {
 		b.matmulDense(x, y, l)
 		return
 	}
