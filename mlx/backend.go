@@ -46,6 +46,9 @@ type Backend struct {
 	files   map[string]C.mlx_map_string_to_array // safetensors opened by mlx_load_safetensors
 	freqs   map[*ops.RoPE]C.mlx_array
 	closed  bool
+	// converted: a weight was loaded in its stored type and converted; the
+	// stored-type buffer sits in MLX's cache until cleared.
+	converted bool
 
 	stats StepStats
 }
@@ -232,6 +235,9 @@ func (b *Backend) loadRaw(g *graph, r *ops.Raw, toCompute bool) C.mlx_array {
 	}
 	if toCompute && dt != C.MLX_UINT32 && dt != C.MLX_INT32 {
 		b.fixDType(dt)
+		if dt != b.dt {
+			b.converted = true
+		}
 		a = g.astype(a, b.dt)
 	}
 	return a
@@ -289,8 +295,31 @@ func sameShape(a, b []int) bool {
 	return true
 }
 
-// dropFiles frees the safetensors maps once loading is over (MLX thread).
+// clearConverted returns the buffers of stored-type copies freed by a
+// conversion to the system, so loading a model whose weights are converted
+// peaks at one layer's extra copy, not the whole model's (MLX thread).
+func (b *Backend) clearConverted() {
+	if !b.converted {
+		return
+	}
+	b.converted = false
+	if err := check(C.mlx_clear_cache(), "mlx_clear_cache"); err != nil {
+		b.l.logf("%v", err)
+	}
+}
+
+// dropFiles frees the safetensors maps once loading is over, and returns
+// the buffers that held stored-format copies during conversion (kept in
+// MLX's allocator cache) to the system (MLX thread).
 func (b *Backend) dropFiles() {
+	if len(b.files) == 0 {
+		return
+	}
+	defer func() {
+		if err := check(C.mlx_clear_cache(), "mlx_clear_cache"); err != nil {
+			b.l.logf("%v", err)
+		}
+	}()
 	for k, m := range b.files {
 		if m.ctx != nil {
 			C.mlx_map_string_to_array_free(m)
@@ -403,6 +432,8 @@ func (b *Backend) LoadLinear(s ops.LinearSpec) (ops.Linear, error) {
 		}
 		b.pinAll(g, &l.w, &l.scales, &l.biases, &l.bias)
 		gerr = g.err
+		g.free()
+		b.clearConverted()
 	})
 	if err == nil {
 		err = gerr

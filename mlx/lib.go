@@ -195,6 +195,12 @@ func openFrom(list []string, explicit bool) (*library, error) {
 	return l, nil
 }
 
+// logf reports a non-fatal problem on stderr (stdout belongs to the
+// protocol or the generated text).
+func (l *library) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "mlx: "+format+"\n", args...)
+}
+
 // Probe loads the MLX library if it is not loaded yet and describes it. The
 // error is a *LoadError saying what is missing and how to fix it.
 func Probe() (Info, error) {
