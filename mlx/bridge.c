@@ -77,8 +77,3 @@ int imp_take_error(char* buf, size_t n) {
 	imp_errset = 0;
 	return 1;
 }
-
-mlx_array imp_null_array(void) {
-	mlx_array a = {NULL};
-	return a;
-}

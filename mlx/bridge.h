@@ -55,16 +55,13 @@ typedef void (*mlx_error_handler_func)(const char* msg, void* data);
 	X(size_t, mlx_array_size, (const mlx_array a), (a)) \
 	X(mlx_dtype, mlx_array_dtype, (const mlx_array a), (a)) \
 	X(const float*, mlx_array_data_float32, (const mlx_array a), (a)) \
-	X(const uint32_t*, mlx_array_data_uint32, (const mlx_array a), (a)) \
 	X(mlx_device, mlx_device_new, (void), ()) \
 	X(int, mlx_device_free, (mlx_device d), (d)) \
 	X(int, mlx_get_default_device, (mlx_device* d), (d)) \
 	X(int, mlx_device_get_type, (mlx_device_type* t, mlx_device d), (t, d)) \
 	X(mlx_stream, mlx_stream_new, (void), ()) \
-	X(int, mlx_stream_free, (mlx_stream s), (s)) \
 	X(mlx_stream, mlx_default_cpu_stream_new, (void), ()) \
 	X(int, mlx_get_default_stream, (mlx_stream* s, mlx_device d), (s, d)) \
-	X(int, mlx_synchronize, (mlx_stream s), (s)) \
 	X(int, mlx_metal_is_available, (bool* res), (res)) \
 	X(int, mlx_get_active_memory, (size_t* res), (res)) \
 	X(int, mlx_get_peak_memory, (size_t* res), (res)) \
@@ -82,14 +79,12 @@ typedef void (*mlx_error_handler_func)(const char* msg, void* data);
 	X(int, mlx_eval, (const mlx_vector_array v), (v)) \
 	X(int, mlx_async_eval, (const mlx_vector_array v), (v)) \
 	X(int, mlx_add, (mlx_array* r, const mlx_array a, const mlx_array b, const mlx_stream s), (r, a, b, s)) \
-	X(int, mlx_subtract, (mlx_array* r, const mlx_array a, const mlx_array b, const mlx_stream s), (r, a, b, s)) \
 	X(int, mlx_multiply, (mlx_array* r, const mlx_array a, const mlx_array b, const mlx_stream s), (r, a, b, s)) \
 	X(int, mlx_matmul, (mlx_array* r, const mlx_array a, const mlx_array b, const mlx_stream s), (r, a, b, s)) \
 	X(int, mlx_sigmoid, (mlx_array* r, const mlx_array a, const mlx_stream s), (r, a, s)) \
 	X(int, mlx_tanh, (mlx_array* r, const mlx_array a, const mlx_stream s), (r, a, s)) \
 	X(int, mlx_softmax_axis, (mlx_array* r, const mlx_array a, int axis, bool precise, const mlx_stream s), (r, a, axis, precise, s)) \
 	X(int, mlx_where, (mlx_array* r, const mlx_array c, const mlx_array x, const mlx_array y, const mlx_stream s), (r, c, x, y, s)) \
-	X(int, mlx_argmax_axis, (mlx_array* r, const mlx_array a, int axis, bool keepdims, const mlx_stream s), (r, a, axis, keepdims, s)) \
 	X(int, mlx_astype, (mlx_array* r, const mlx_array a, mlx_dtype t, const mlx_stream s), (r, a, t, s)) \
 	X(int, mlx_contiguous, (mlx_array* r, const mlx_array a, bool allow_col_major, const mlx_stream s), (r, a, allow_col_major, s)) \
 	X(int, mlx_reshape, (mlx_array* r, const mlx_array a, const int* shape, size_t n, const mlx_stream s), (r, a, shape, n, s)) \
@@ -138,7 +133,6 @@ void* imp_dlopen(const char* path, const char** err);
 const char* imp_resolve(void* h);
 void imp_install_error_handler(void);
 int imp_take_error(char* buf, size_t n);
-mlx_array imp_null_array(void);
 #pragma GCC visibility pop
 
 #endif

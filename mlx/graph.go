@@ -157,10 +157,6 @@ func (g *graph) add(a, b C.mlx_array) C.mlx_array {
 	return g.binary("mlx_add", func(r *C.mlx_array, a, b C.mlx_array, s C.mlx_stream) C.int { return C.mlx_add(r, a, b, s) }, a, b)
 }
 
-func (g *graph) sub(a, b C.mlx_array) C.mlx_array {
-	return g.binary("mlx_subtract", func(r *C.mlx_array, a, b C.mlx_array, s C.mlx_stream) C.int { return C.mlx_subtract(r, a, b, s) }, a, b)
-}
-
 func (g *graph) mul(a, b C.mlx_array) C.mlx_array {
 	return g.binary("mlx_multiply", func(r *C.mlx_array, a, b C.mlx_array, s C.mlx_stream) C.int { return C.mlx_multiply(r, a, b, s) }, a, b)
 }
@@ -199,14 +195,6 @@ func (g *graph) where(c, x, y C.mlx_array) C.mlx_array {
 	}
 	var r C.mlx_array
 	return g.result("mlx_where", C.mlx_where(&r, c, x, y, g.l.stream), r)
-}
-
-func (g *graph) argmax(a C.mlx_array, axis int) C.mlx_array {
-	if !g.ok(a) {
-		return null()
-	}
-	var r C.mlx_array
-	return g.result("mlx_argmax_axis", C.mlx_argmax_axis(&r, a, C.int(axis), false, g.l.stream), r)
 }
 
 func (g *graph) astype(a C.mlx_array, dt C.mlx_dtype) C.mlx_array {

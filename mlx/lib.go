@@ -62,6 +62,8 @@ type LoadError struct {
 	Searched []string
 	// Detail is the underlying message (dlerror, MLX's error).
 	Detail string
+	// Explicit is set when the place came from EnvLib.
+	Explicit bool
 }
 
 const fixHint = "build mlx-c v0.6.x against MLX " + SupportedMLX + ".x (see mlx/README.md) and point " + EnvLib + " at libmlxc, or use --backend cpu"
@@ -69,6 +71,9 @@ const fixHint = "build mlx-c v0.6.x against MLX " + SupportedMLX + ".x (see mlx/
 func (e *LoadError) Error() string {
 	switch e.Kind {
 	case "missing":
+		if e.Explicit {
+			return fmt.Sprintf("mlx: %s=%s: no such file; %s", EnvLib, e.Searched[0], fixHint)
+		}
 		return fmt.Sprintf("mlx: %s not found (looked in: %s); %s", libName(), strings.Join(e.Searched, ", "), fixHint)
 	case "open":
 		return fmt.Sprintf("mlx: cannot load %s: %s; check that libmlx and its dependencies (BLAS/LAPACK) are beside it or on the library path, or %s", e.Path, e.Detail, fixHint)
@@ -150,8 +155,11 @@ func openFrom(list []string, explicit bool) (*library, error) {
 	var openErr *LoadError
 	for _, p := range list {
 		bare := !strings.ContainsRune(p, filepath.Separator)
-		if !bare && !explicit {
+		if !bare {
 			if _, err := os.Stat(p); err != nil {
+				if explicit {
+					return nil, &LoadError{Kind: "missing", Searched: []string{p}, Explicit: true}
+				}
 				continue
 			}
 		}

@@ -81,7 +81,7 @@ func TestOpenExplicitBadFile(t *testing.T) {
 	missing := filepath.Join(d, "nope", libName())
 	_, err := openFrom([]string{missing}, true)
 	var le *LoadError
-	if !errors.As(err, &le) || le.Kind != "open" || le.Path != missing {
+	if !errors.As(err, &le) || le.Kind != "missing" || !strings.Contains(err.Error(), EnvLib+"="+missing+": no such file") {
 		t.Fatalf("missing explicit file: got %v", err)
 	}
 
