@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -100,3 +101,28 @@ func qwenDir(b *testing.B) string {
 
 func BenchmarkQwen05BEngineGenerate(b *testing.B) { benchEngine(b, qwenDir(b), 128) }
 func BenchmarkQwen05BBareForward(b *testing.B)    { benchBare(b, qwenDir(b), 128) }
+
+// BenchmarkQwen05BPrefillChunk measures prefill speed and allocation of a
+// 512-token prompt by chunk size (Options.PrefillChunk): the CPU backend
+// keeps a step's temporaries until the step ends, so memory grows with the
+// chunk while speed saturates early.
+func BenchmarkQwen05BPrefillChunk(b *testing.B) {
+	dir := qwenDir(b)
+	for _, chunk := range []int{32, 64, 128, 256, 512} {
+		b.Run(fmt.Sprint(chunk), func(b *testing.B) {
+			e := newRealEngine(b, dir, Options{Threads: 2, PromptCaches: -1, PrefillChunk: chunk})
+			req := Request{PromptTokens: benchPrompt(512), MaxTokens: 1, IgnoreEOS: true}
+			var tps float64
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				res, err := e.Generate(context.Background(), req, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tps += res.Timings.PrefillTokensPerSec
+			}
+			b.ReportMetric(tps/float64(b.N), "prefill_tok/s")
+		})
+	}
+}

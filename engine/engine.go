@@ -35,7 +35,8 @@ type Options struct {
 	// 0 means 4; negative disables prompt caching.
 	PromptCaches int
 	// PrefillChunk is the number of prompt tokens per forward pass during
-	// prefill (bounds memory, lets cancellation in between). 0 means 512.
+	// prefill (bounds memory, lets cancellation in between). 0 picks one for
+	// the backend: 128 on the CPU, 512 elsewhere.
 	PrefillChunk int
 }
 
@@ -73,8 +74,8 @@ func New(opts Options) (*Engine, error) {
 	if opts.MaxQueue < 0 {
 		return nil, fmt.Errorf("engine: MaxQueue %d must be >= 0", opts.MaxQueue)
 	}
-	if opts.PrefillChunk <= 0 {
-		opts.PrefillChunk = 512
+	if opts.PrefillChunk < 0 {
+		return nil, fmt.Errorf("engine: PrefillChunk %d must be >= 0", opts.PrefillChunk)
 	}
 	log := opts.Logger
 	if log == nil {
