@@ -27,11 +27,14 @@ void* imp_dlopen(const char* path, const char** err) {
 	return h;
 }
 
-// imp_resolve fills the function table. It returns NULL, or the name of the
+// A library is resolved into imp_pending, checked (every required symbol,
+// then its version), and only then made active: a rejected library never
+// disturbs one already in use.
+static __typeof__(imp_fns) imp_pending;
+
+// imp_resolve fills the pending table. It returns NULL, or the name of the
 // first required symbol the library lacks.
 const char* imp_resolve(void* h) {
-	// Resolve into a scratch table and install it only when complete, so a
-	// failed attempt never disturbs a library already in use.
 	__typeof__(imp_fns) t;
 	memset(&t, 0, sizeof t);
 #define IMP_LOAD(ret, name, params, args) t.p_##name = (ret (*) params)dlsym(h, #name); if (!t.p_##name) return #name;
@@ -40,8 +43,27 @@ const char* imp_resolve(void* h) {
 	MLX_FUNCS(IMP_LOAD)
 	MLX_VOID_FUNCS(IMP_VLOAD)
 	MLX_OPTIONAL_FUNCS(IMP_OLOAD)
-	imp_fns = t;
+	imp_pending = t;
 	return NULL;
+}
+
+// imp_pending_version copies the pending library's MLX version into buf;
+// it returns non-zero on failure.
+int imp_pending_version(char* buf, size_t n) {
+	mlx_string s = imp_pending.p_mlx_string_new();
+	if (imp_pending.p_mlx_version(&s) != 0) {
+		return 1;
+	}
+	const char* v = imp_pending.p_mlx_string_data(s);
+	strncpy(buf, v ? v : "", n - 1);
+	buf[n - 1] = 0;
+	imp_pending.p_mlx_string_free(s);
+	return 0;
+}
+
+// imp_activate makes the pending table the one the wrappers call.
+void imp_activate(void) {
+	imp_fns = imp_pending;
 }
 
 // The error handler stores MLX's message instead of printing it and calling

@@ -131,6 +131,8 @@ MLX_OPTIONAL_FUNCS(IMP_HASDECL)
 
 void* imp_dlopen(const char* path, const char** err);
 const char* imp_resolve(void* h);
+int imp_pending_version(char* buf, size_t n);
+void imp_activate(void);
 void imp_install_error_handler(void);
 int imp_take_error(char* buf, size_t n);
 #pragma GCC visibility pop

@@ -31,13 +31,28 @@ func dlopen(path string) (unsafe.Pointer, string) {
 }
 
 // resolve looks up every mlx-c function the bridge uses; it returns the name
-// of the first required one missing, or "".
+// of the first required one missing, or "". The table stays pending until
+// activate.
 func resolve(h unsafe.Pointer) string {
 	if name := C.imp_resolve(h); name != nil {
 		return C.GoString(name)
 	}
 	return ""
 }
+
+// pendingVersion asks the resolved (not yet active) library its MLX
+// version. mlx_version cannot fail in practice; if it does, the version is
+// reported as unknown.
+func pendingVersion() string {
+	var buf [128]C.char
+	if C.imp_pending_version(&buf[0], C.size_t(len(buf))) != 0 {
+		return "(unknown)"
+	}
+	return C.GoString(&buf[0])
+}
+
+// activate makes the resolved library the one in use.
+func activate() { C.imp_activate() }
 
 // Error is an error reported by MLX (through the error handler) for one call.
 type Error struct {
@@ -100,19 +115,10 @@ func (e *executor) run(f func()) (err error) {
 	return <-done
 }
 
-// init runs on the MLX thread: installs the error handler, checks the
-// version and finds the default device and stream.
+// init runs on the MLX thread: installs the error handler and finds the
+// default device and streams.
 func (l *library) init() error {
 	C.imp_install_error_handler()
-	s := C.mlx_string_new()
-	if err := check(C.mlx_version(&s), "mlx_version"); err != nil {
-		return err
-	}
-	l.info.Version = C.GoString(C.mlx_string_data(s))
-	C.mlx_string_free(s)
-	if !versionSupported(l.info.Version) {
-		return &LoadError{Kind: "version", Version: l.info.Version}
-	}
 
 	dev := C.mlx_device_new()
 	defer C.mlx_device_free(dev)

@@ -186,8 +186,16 @@ func openFrom(list []string, explicit bool) (*library, error) {
 	if sym := resolve(handle); sym != "" {
 		return nil, &LoadError{Kind: "symbol", Path: path, Symbol: sym}
 	}
+	// The declarations in bridge.h match one mlx-c series: a library of
+	// another MLX version may take different arguments, so it is refused
+	// before any other call.
+	version := pendingVersion()
+	if !versionSupported(version) {
+		return nil, &LoadError{Kind: "version", Path: path, Version: version}
+	}
+	activate()
 	l := &library{exec: newExecutor()}
-	l.info.Path = path
+	l.info.Path, l.info.Version = path, version
 	var initErr error
 	if err := l.exec.run(func() { initErr = l.init() }); err != nil {
 		initErr = err

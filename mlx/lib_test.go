@@ -2,8 +2,11 @@ package mlx
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -187,5 +190,58 @@ func TestMLXErrorIsGoError(t *testing.T) {
 	}
 	if len(sum) != 6 || sum[0] != 1.5 || sum[5] != 1.5 {
 		t.Fatalf("after the error, 0+1.5 = %v", sum)
+	}
+}
+
+// A library with every mlx-c symbol but another MLX version is refused
+// before any other call, naming the version found. The stand-in library is
+// compiled here from the names in bridge.h (a C compiler is needed, as for
+// any cgo build).
+func TestOpenWrongVersion(t *testing.T) {
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	if _, err := exec.LookPath(cc); err != nil {
+		t.Skipf("no C compiler (%s) to build a stand-in library: %v", cc, err)
+	}
+	hdr, err := os.ReadFile("bridge.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var src strings.Builder
+	src.WriteString(`typedef struct { void* ctx; } S;
+static char ver[] = "0.30.6";
+int mlx_version(S* s) { s->ctx = ver; return 0; }
+S mlx_string_new(void) { S s = {0}; return s; }
+const char* mlx_string_data(S s) { return (const char*)s.ctx; }
+int mlx_string_free(S s) { (void)s; return 0; }
+`)
+	seen := map[string]bool{"mlx_version": true, "mlx_string_new": true, "mlx_string_data": true, "mlx_string_free": true}
+	for _, m := range regexp.MustCompile(`\b(mlx_[a-z0-9_]+), \(`).FindAllStringSubmatch(string(hdr), -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			fmt.Fprintf(&src, "void %s(void) {}\n", m[1])
+		}
+	}
+	if len(seen) < 50 {
+		t.Fatalf("found only %d mlx-c names in bridge.h", len(seen))
+	}
+	dir := t.TempDir()
+	c := filepath.Join(dir, "fake.c")
+	lib := filepath.Join(dir, libName())
+	if err := os.WriteFile(c, []byte(src.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(cc, "-shared", "-fPIC", "-o", lib, c).CombinedOutput(); err != nil {
+		t.Skipf("cannot build the stand-in library: %v\n%s", err, out)
+	}
+	_, err = openFrom([]string{lib}, true)
+	var le *LoadError
+	if !errors.As(err, &le) || le.Kind != "version" || le.Version != "0.30.6" || le.Path != lib {
+		t.Fatalf("got %v, want a version error for MLX 0.30.6 at %s", err, lib)
+	}
+	if !strings.Contains(err.Error(), "needs MLX 0.31.x") {
+		t.Fatalf("message: %v", err)
 	}
 }
