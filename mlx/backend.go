@@ -67,6 +67,9 @@ type StepStats struct {
 	Eval time.Duration
 	// Copy is reading the logits back and checking them.
 	Copy time.Duration
+	// Ops counts the MLX ops created while building the steps (each one
+	// cgo call into mlx-c).
+	Ops int
 }
 
 // New opens the MLX library (if needed) and returns a backend. The error of
@@ -299,6 +302,7 @@ func (b *Backend) evaluate(out *tensor, read func(a C.mlx_array) error) error {
 			b.vals[i] = null()
 		}
 		g.free()
+		b.stats.Ops += g.made
 		list := []C.mlx_array{}
 		if !isNull(y) {
 			list = append(list, y)

@@ -141,4 +141,5 @@ func BenchmarkStepOverhead(b *testing.B) {
 	b.ReportMetric(per(s.Build), "us-build/step")
 	b.ReportMetric(per(s.Eval), "us-eval/step")
 	b.ReportMetric(per(s.Copy), "us-copy/step")
+	b.ReportMetric(float64(s.Ops)/float64(s.Steps), "mlx-ops/step")
 }

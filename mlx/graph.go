@@ -17,6 +17,7 @@ type graph struct {
 	l    *library
 	arrs []C.mlx_array
 	err  error
+	made int // arrays created (one mlx-c op call each)
 }
 
 func newGraph(l *library) *graph { return &graph{l: l} }
@@ -45,6 +46,7 @@ func (g *graph) result(op string, rc C.int, r C.mlx_array) C.mlx_array {
 		return null()
 	}
 	g.arrs = append(g.arrs, r)
+	g.made++
 	return r
 }
 
@@ -122,6 +124,7 @@ func (g *graph) fromData(data unsafe.Pointer, shp []int, dt C.mlx_dtype) C.mlx_a
 		return null()
 	}
 	g.arrs = append(g.arrs, r)
+	g.made++
 	return r
 }
 
@@ -137,6 +140,7 @@ func (g *graph) scalar(v float32, dt C.mlx_dtype) C.mlx_array {
 		return null()
 	}
 	g.arrs = append(g.arrs, r)
+	g.made++
 	if dt == C.MLX_FLOAT32 {
 		return r
 	}
