@@ -21,7 +21,14 @@ import (
 
 	"github.com/impetus-llm/impetus/config"
 	"github.com/impetus-llm/impetus/engine"
+	"github.com/impetus-llm/impetus/mlx"
 )
+
+func init() {
+	// MLX registers here, not in engine, so that engine never imports the cgo
+	// bridge; "auto" picks it only where its device is a GPU.
+	engine.RegisterBackendAuto("mlx", mlx.NewBackend, 10, mlx.AutoReason)
+}
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
