@@ -56,3 +56,27 @@ func BenchmarkKernelCompute(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPoolScaling runs an L2-resident quantized mat-vec through the
+// worker pool with 1 and 2 threads: the ratio shows how well the pool
+// parallelizes (on an otherwise idle machine).
+func BenchmarkPoolScaling(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const out, in = 512, 896
+	l := randQuantLinear(b, r, out, in, 4, 64, ops.BF16)
+	x := &tensor{rows: 1, cols: in, data: randF32(r, in)}
+	y := &tensor{rows: 1, cols: out, data: make([]float32, out)}
+	for _, th := range []int{1, 2} {
+		b.Run(map[int]string{1: "1thread", 2: "2threads"}[th], func(b *testing.B) {
+			be := NewBackend(th)
+			defer be.Close()
+			cpu0 := cpuTime()
+			for b.Loop() {
+				be.matmul(x, y, l)
+				be.Release()
+			}
+			b.ReportMetric(float64(out*in)*float64(b.N)/b.Elapsed().Seconds()/1e9, "Gweights/s")
+			b.ReportMetric(float64(out*in)*float64(b.N)/(cpuTime()-cpu0).Seconds()/1e9, "Gweights/cpu-s")
+		})
+	}
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package cpu
+
+import "runtime"
+
+func osYield() { runtime.Gosched() }
