@@ -408,8 +408,8 @@ func (m *decoder) Forward(ctx context.Context, cc Cache, tokens []int32) ([]floa
 			return logits, nil
 		}
 		if err := ctx.Err(); err != nil {
-			// The chunks done so far are valid: keep them.
-			c.n = pos
+			// Positions written so far lie beyond Len and are simply
+			// overwritten by the next Forward.
 			return nil, err
 		}
 	}

@@ -210,3 +210,66 @@ func TestForwardErrors(t *testing.T) {
 		t.Error("cache of another model: want an error")
 	}
 }
+
+// cancelAfter is a context whose Err turns to Canceled after n calls.
+type cancelAfter struct {
+	context.Context
+	n int
+}
+
+func (c *cancelAfter) Err() error {
+	c.n--
+	if c.n < 0 {
+		return context.Canceled
+	}
+	return nil
+}
+
+// TestCancelMidPrefill: a long prompt is prefilled in chunks with the
+// context checked between them; cancelling leaves the cache unchanged and a
+// retry gives the same logits as a fresh cache.
+func TestCancelMidPrefill(t *testing.T) {
+	dir := t.TempDir()
+	spec := testmodel.Tiny("llama", "f32", 0)
+	spec.MaxPositions = 1024
+	spec.Vocab = 600
+	if err := testmodel.Write(dir, spec); err != nil {
+		t.Fatal(err)
+	}
+	d, err := modelfile.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	be := cpu.New(2)
+	defer be.Close()
+	m, err := model.Load(d, be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	prompt := make([]int32, 700)
+	for i := range prompt {
+		prompt[i] = int32(i*7) % 600
+	}
+	c := m.NewCache()
+	defer c.Release()
+	if _, err := m.Forward(&cancelAfter{Context: context.Background(), n: 1}, c, prompt); err == nil {
+		t.Fatal("cancelled prefill: want an error")
+	}
+	if c.Len() != 0 {
+		t.Fatalf("cancelled prefill left Len %d", c.Len())
+	}
+	a, err := m.Forward(context.Background(), c, prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := m.NewCache()
+	defer c2.Release()
+	b, err := m.Forward(context.Background(), c2, prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := relL2(a, b); e != 0 {
+		t.Errorf("retry after cancel differs from a fresh cache: %g", e)
+	}
+}
