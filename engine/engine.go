@@ -36,7 +36,7 @@ type Options struct {
 	PromptCaches int
 	// PrefillChunk is the number of prompt tokens per forward pass during
 	// prefill (bounds memory, lets cancellation in between). 0 picks one for
-	// the backend: 128 on the CPU, 512 elsewhere.
+	// the backend: 64 on the CPU, 512 elsewhere.
 	PrefillChunk int
 }
 
