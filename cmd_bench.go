@@ -54,6 +54,7 @@ func newBenchCommand(a *app) *cobra.Command {
 		model, backend, synthetic string
 		promptTokens, genTokens   int
 		runs, warmup, threads     int
+		prefillChunk              int
 		asJSON                    bool
 	)
 	cmd := &cobra.Command{
@@ -102,6 +103,10 @@ anything (written once to the cache directory): ` + strings.Join(syntheticNames(
 			}
 			opts := engineOptions(a, backend, threads)
 			opts.PromptCaches = -1 // every run prefills the whole prompt
+			if prefillChunk < 0 {
+				return usage("--prefill-chunk %d: must be 0 (the backend's default) or more", prefillChunk)
+			}
+			opts.PrefillChunk = prefillChunk
 			eng, err := engine.New(opts)
 			if err != nil {
 				return usage("%v", err)
@@ -186,6 +191,7 @@ anything (written once to the cache directory): ` + strings.Join(syntheticNames(
 	f.StringVar(&backend, "backend", "", "compute backend: auto, cpu or mlx (default from config)")
 	f.IntVar(&threads, "threads", 0, "CPU threads (default from config; 0 = one per core)")
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.IntVar(&prefillChunk, "prefill-chunk", 0, "prompt tokens per forward pass (0: the backend's default)")
 	return cmd
 }
 
