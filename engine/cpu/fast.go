@@ -81,7 +81,7 @@ func (b *Backend) matmulInt(x, y *tensor, l *linear) {
 // matmulFast is matmul for 4/8-bit weights with the SIMD kernels: float
 // (exact) by default, integer when SetIntegerDot(true).
 func (b *Backend) matmulFast(x, y *tensor, l *linear) {
-	if b.intDot && haveIntDot {
+	if b.intDot && haveIntDot && l.group%64 == 0 {
 		b.matmulInt(x, y, l)
 		return
 	}
@@ -151,6 +151,9 @@ func (b *Backend) matmulFloat(x, y *tensor, l *linear) {
 	ng := in / l.group
 	rt := rowTile(4 * l.wordsPerRow)
 	T4 := T &^ 3
+	if l.group%64 != 0 {
+		T4 = 0 // group-32 weights: only the one-token kernels exist
+	}
 	b.pool.parallel(out, 16, func(_, lo, hi int) {
 		var res [4]float32
 		var res2 [8]float32

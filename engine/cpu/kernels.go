@@ -23,7 +23,10 @@ const (
 )
 
 func chooseFast(l *linear) fastKind {
-	if !quantSIMD() || l.packed == nil || l.group%64 != 0 {
+	if !quantSIMD() || l.packed == nil || l.in%64 != 0 {
+		return fastNone
+	}
+	if l.group%64 != 0 && !(l.group == 32 && group32SIMD()) {
 		return fastNone
 	}
 	switch l.bits {

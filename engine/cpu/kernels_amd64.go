@@ -27,6 +27,9 @@ func quantSIMD() bool { return have512 || haveAVX2 }
 // denseSIMD reports whether the dense SIMD kernels below apply.
 func denseSIMD() bool { return use512 || useAVX2 }
 
+// group32SIMD reports whether the group-32 decode kernels exist (AVX-512).
+func group32SIMD() bool { return have512 }
+
 // twoRowKernels reports whether the two-row prefill kernels apply.
 func twoRowKernels() bool { return use512 }
 
@@ -121,7 +124,7 @@ func qfRows(l *linear, lo, hi int, x, xsum []float32, out []float32) {
 		return
 	}
 	nb, gb := l.in/64, l.group/64
-	ng := nb / gb
+	ng := l.in / l.group
 	_ = x[nb*64-1]
 	_ = xsum[ng-1]
 	_ = out[hi-lo-1]
@@ -137,6 +140,11 @@ func qfRows(l *linear, lo, hi int, x, xsum []float32, out []float32) {
 	k := 0
 	if l.bits == 8 {
 		k = 1
+	}
+	if l.group == 32 {
+		var scratch [16]float32
+		floatKernelsRowsG32[k][l.sfmt](&l.packed[lo*l.wordsPerRow], sc, bi, &x[0], &xsum[0], ng, hi-lo, &out[0], &scratch[0])
+		return
 	}
 	if !use512 {
 		avx2KernelsRows[k][l.sfmt](&l.packed[lo*l.wordsPerRow], sc, bi, &x[0], &xsum[0], nb, gb, hi-lo, &out[0])

@@ -106,3 +106,28 @@ var floatKernelsRowsV = [2][3]qrowsvFunc{
 	{q4rowsvf32, q4rowsvbf16, q4rowsvf16},
 	{q8rowsvf32, q8rowsvbf16, q8rowsvf16},
 }
+
+//go:noescape
+func q4rowsg32f32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, nrows int, out, scratch *float32)
+
+//go:noescape
+func q8rowsg32f32(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, nrows int, out, scratch *float32)
+
+//go:noescape
+func q4rowsg32bf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, nrows int, out, scratch *float32)
+
+//go:noescape
+func q8rowsg32bf16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, nrows int, out, scratch *float32)
+
+//go:noescape
+func q4rowsg32f16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, nrows int, out, scratch *float32)
+
+//go:noescape
+func q8rowsg32f16(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, nrows int, out, scratch *float32)
+
+type qrowsg32Func func(w *uint32, sc, bi unsafe.Pointer, x, xsum *float32, ng, nrows int, out, scratch *float32)
+
+var floatKernelsRowsG32 = [2][3]qrowsg32Func{
+	{q4rowsg32f32, q4rowsg32bf16, q4rowsg32f16},
+	{q8rowsg32f32, q8rowsg32bf16, q8rowsg32f16},
+}

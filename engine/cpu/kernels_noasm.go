@@ -10,6 +10,8 @@ func quantSIMD() bool { return false }
 
 func twoRowKernels() bool { return false }
 
+func group32SIMD() bool { return false }
+
 func dotF32(a, b []float32) float32 { return dotF32Go(a, b) }
 
 func axpy(a float32, x, y []float32) { axpyGo(a, x, y) }
