@@ -1,8 +1,3 @@
-// Package cpu is the pure-Go compute backend: weights stay in their stored
-// form (memory-mapped F32/F16/BF16, MLX-quantized 2–8 bit), activations are
-// float32, work is split across a persistent worker pool, and the hot
-// quantized kernels use AVX-512 integer dot products where the CPU has them
-// (kernels_amd64.s) with portable Go equivalents everywhere else.
 package cpu
 
 import (
