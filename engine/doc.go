@@ -71,7 +71,11 @@
 //
 // Result carries Text, Tokens (ids, including a final EOS), Usage (prompt,
 // completion, cached tokens) and Timings (queue, TTFT, prefill and decode
-// durations and tokens/s).
+// durations and tokens/s). With Request.Logprobs, each token's
+// log-probability under the model (and TopLogprobs alternatives) comes in
+// Event.Logprob and Result.Logprobs. IgnoreEOS (benchmarks) generates
+// exactly MaxTokens; ClampMaxTokens trims a configured default MaxTokens to
+// the room the context leaves instead of failing.
 //
 // # Prompt cache
 //
