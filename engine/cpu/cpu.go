@@ -336,7 +336,7 @@ func (b *Backend) Logits(x ops.Tensor) ([]float32, error) {
 	copy(out, xt.data)
 	for i, v := range out {
 		if v != v || v > math.MaxFloat32 || v < -math.MaxFloat32 {
-			return nil, fmt.Errorf("cpu backend: the model produced a non-finite logit (%v at index %d): the weights are likely corrupt (NaN/Inf) or overflow", v, i)
+			return nil, fmt.Errorf("cpu backend: %w (%v at index %d): the weights are likely corrupt (NaN/Inf) or overflow", ops.ErrNonFinite, v, i)
 		}
 	}
 	return out, nil

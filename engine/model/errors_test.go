@@ -3,6 +3,7 @@ package model_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"math"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/impetus-llm/impetus/engine/cpu"
 	"github.com/impetus-llm/impetus/engine/model"
 	"github.com/impetus-llm/impetus/engine/modelfile"
+	"github.com/impetus-llm/impetus/engine/ops"
 	"github.com/impetus-llm/impetus/engine/safetensors"
 	"github.com/impetus-llm/impetus/engine/testmodel"
 )
@@ -131,7 +133,7 @@ func TestNaNWeightsGiveError(t *testing.T) {
 		}
 		c := m.NewCache()
 		logits, err := m.Forward(context.Background(), c, []int32{1, 2, 3})
-		if err == nil || !strings.Contains(err.Error(), "non-finite") {
+		if err == nil || !errors.Is(err, ops.ErrNonFinite) {
 			t.Errorf("bits=%d: want a non-finite logits error, got %v (%d logits)", bits, err, len(logits))
 		}
 		if c.Len() != 0 {

@@ -18,9 +18,14 @@
 package ops
 
 import (
+	"errors"
 	"fmt"
 	"math"
 )
+
+// ErrNonFinite is wrapped by the error Logits returns when a value is NaN or
+// infinite (corrupt weights, overflow): such logits must never be sampled.
+var ErrNonFinite = errors.New("non-finite logits")
 
 // DType names a stored element type as spelled in safetensors headers.
 type DType string
@@ -159,8 +164,8 @@ type Backend interface {
 	// LastRow keeps only the last row: [T, n] → [1, n].
 	LastRow(x Tensor) Tensor
 	// Logits evaluates the step and copies x (one row) to a new host slice.
-	// It returns the first error of the step, and an error if any value is
-	// NaN or infinite.
+	// It returns the first error of the step, and an error wrapping
+	// ErrNonFinite if any value is NaN or infinite.
 	Logits(x Tensor) ([]float32, error)
 	// Sync evaluates the step without reading anything back (a prefill
 	// chunk whose logits are not needed: its KV cache writes must happen)
