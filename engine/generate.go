@@ -3,10 +3,13 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
 	"time"
+
+	"github.com/impetus-llm/impetus/engine/ops"
 )
 
 // lm is what generation needs from a loaded model (model.Model).
@@ -198,7 +201,7 @@ func (e *Engine) generate(ctx context.Context, m *loaded, req Request, queue tim
 				return finish(), nil
 			}
 			res.FinishReason = FinishError
-			return finish(), fmt.Errorf("prefill: %w", err)
+			return finish(), fmt.Errorf("prefill: %w", modelError(err))
 		}
 		entry.tokens = append(entry.tokens, todo[:n]...)
 		todo = todo[n:]
@@ -279,7 +282,7 @@ func (e *Engine) generate(ctx context.Context, m *loaded, req Request, queue tim
 				return finish(), nil
 			}
 			res.FinishReason = FinishError
-			return finish(), fmt.Errorf("decode step %d: %w", len(res.Tokens), err)
+			return finish(), fmt.Errorf("decode step %d: %w", len(res.Tokens), modelError(err))
 		}
 		entry.tokens = append(entry.tokens, tok)
 	}
@@ -327,4 +330,13 @@ func tokenLogprob(raw []float32, tok int32, top int, tk codec) *TokenLogprob {
 		}
 	}
 	return lp
+}
+
+// modelError makes a backend's non-finite-logits error match ErrBadLogits
+// too, so callers test one sentinel wherever the NaN was caught.
+func modelError(err error) error {
+	if errors.Is(err, ops.ErrNonFinite) && !errors.Is(err, ErrBadLogits) {
+		return fmt.Errorf("%w: %w", ErrBadLogits, err)
+	}
+	return err
 }

@@ -384,6 +384,9 @@ func TestNaNWeightsAreAnError(t *testing.T) {
 		t.Fatalf("want finish error with no text, got %+v (streamed %q)", res, text.String())
 	}
 	t.Logf("overflow error: %v", err)
+	if !errors.Is(err, ErrBadLogits) {
+		t.Errorf("a backend-detected NaN does not match ErrBadLogits: %v", err)
+	}
 	if msg := strings.ToLower(err.Error()); !strings.Contains(msg, "nan") && !strings.Contains(msg, "inf") && !strings.Contains(msg, "finite") {
 		t.Fatalf("error does not say what went wrong: %v", err)
 	}
