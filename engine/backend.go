@@ -81,8 +81,11 @@ func snapshotBackends() map[string]backendEntry {
 func autoCandidates(entries map[string]backendEntry) (cands []backendCand, skipped []string) {
 	for n, e := range entries {
 		if e.useForAuto != nil {
+			// An empty reason means "not present here": nothing to report.
 			if ok, why := e.useForAuto(); !ok {
-				skipped = append(skipped, n+": "+why)
+				if why != "" {
+					skipped = append(skipped, n+": "+why)
+				}
 				continue
 			}
 		}
@@ -111,7 +114,9 @@ func Backends() []string {
 }
 
 // newBackend creates the backend called name ("" and "auto" pick one).
-func newBackend(name string, threads int) (ops.Backend, error) {
+// For "auto", passedOver says why better backends were not used (e.g. MLX
+// found but running on the CPU only), for a one-line notice.
+func newBackend(name string, threads int) (b ops.Backend, passedOver []string, err error) {
 	entries := snapshotBackends()
 	if name != "" && name != "auto" {
 		e, ok := entries[name]
@@ -121,25 +126,24 @@ func newBackend(name string, threads int) (ops.Backend, error) {
 				known = append(known, n)
 			}
 			sort.Strings(known)
-			return nil, fmt.Errorf("backend %q is not available in this build (available: auto, %s)", name, strings.Join(known, ", "))
+			return nil, nil, fmt.Errorf("backend %q is not available in this build (available: auto, %s)", name, strings.Join(known, ", "))
 		}
-		b, err := e.factory(threads)
-		if err != nil {
-			return nil, fmt.Errorf("backend %s: %w", name, err)
+		if b, err = e.factory(threads); err != nil {
+			return nil, nil, fmt.Errorf("backend %s: %w", name, err)
 		}
-		return b, nil
+		return b, nil, nil
 	}
-	cands, _ := autoCandidates(entries)
+	cands, skipped := autoCandidates(entries)
 	var errs []error
 	for _, c := range cands {
-		b, err := c.factory(threads)
-		if err == nil {
-			return b, nil
+		if b, err = c.factory(threads); err == nil {
+			return b, skipped, nil
 		}
 		errs = append(errs, fmt.Errorf("backend %s: %w", c.name, err))
+		skipped = append(skipped, c.name+": "+err.Error())
 	}
 	if len(errs) == 0 {
-		return nil, errors.New("no compute backend is registered in this build")
+		return nil, nil, errors.New("no compute backend is registered in this build")
 	}
-	return nil, errors.Join(errs...)
+	return nil, nil, errors.Join(errs...)
 }

@@ -70,9 +70,13 @@ func (e *Engine) loadDir(ctx context.Context, ref, dir string, report func(stage
 		return nil, err
 	}
 	report("weights", dir, 0.25)
-	backend, err := newBackend(e.opts.Backend, e.opts.Threads)
+	backend, passedOver, err := newBackend(e.opts.Backend, e.opts.Threads)
 	if err != nil {
 		return nil, err
+	}
+	for _, why := range passedOver {
+		// The one-line notice "auto" owes when it falls back.
+		e.log.Info("backend auto: using "+backend.Name()+" instead", "reason", why)
 	}
 	m, err := model.Load(md, backend)
 	if err != nil {

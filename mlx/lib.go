@@ -233,6 +233,12 @@ func Probe() (Info, error) {
 func AutoReason() (use bool, reason string) {
 	info, err := Probe()
 	if err != nil {
+		// No library anywhere (and none asked for) is the normal state off
+		// Apple silicon: nothing to tell. Anything else is worth a notice.
+		var le *LoadError
+		if errors.As(err, &le) && le.Kind == "missing" && !le.Explicit {
+			return false, ""
+		}
 		return false, err.Error()
 	}
 	if !info.Device.GPU() {
