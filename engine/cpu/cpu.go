@@ -323,6 +323,20 @@ func (b *Backend) LastRow(x ops.Tensor) ops.Tensor {
 	return &tensor{rows: 1, cols: xt.cols, data: xt.row(xt.rows - 1)}
 }
 
+// Columns implements ops.Backend.
+func (b *Backend) Columns(x ops.Tensor, from, to int) ops.Tensor {
+	xt := b.ten(x)
+	if from < 0 || to > xt.cols || from >= to {
+		b.fail("columns [%d, %d) of a %d-wide tensor", from, to, xt.cols)
+		return b.arena.tensor(xt.rows, max(1, to-from))
+	}
+	y := b.arena.tensor(xt.rows, to-from)
+	for t := 0; t < xt.rows; t++ {
+		copy(y.row(t), xt.data[t*xt.cols+from:t*xt.cols+to])
+	}
+	return y
+}
+
 // Logits implements ops.Backend.
 func (b *Backend) Logits(x ops.Tensor) ([]float32, error) {
 	xt := b.ten(x)

@@ -176,9 +176,18 @@ func (r *ref64) logits(tokens []int32, n int) [][]float64 {
 		if r.has(p + "self_attn.q_proj.bias") {
 			bq, bk, bv = vec("self_attn.q_proj.bias"), vec("self_attn.k_proj.bias"), vec("self_attn.v_proj.bias")
 		}
-		Wq, Wk, Wv := r.matrix(p+"self_attn.q_proj", nh*D, H), r.matrix(p+"self_attn.k_proj", nkv*D, H), r.matrix(p+"self_attn.v_proj", nkv*D, H)
+		var Wq, Wk, Wv, Wg, Wu [][]float64
+		if c.ModelType == "phi3" {
+			qkv := r.matrix(p+"self_attn.qkv_proj", (nh+2*nkv)*D, H)
+			Wq, Wk, Wv = qkv[:nh*D], qkv[nh*D:(nh+nkv)*D], qkv[(nh+nkv)*D:]
+			gu := r.matrix(p+"mlp.gate_up_proj", 2*I, H)
+			Wg, Wu = gu[:I], gu[I:]
+		} else {
+			Wq, Wk, Wv = r.matrix(p+"self_attn.q_proj", nh*D, H), r.matrix(p+"self_attn.k_proj", nkv*D, H), r.matrix(p+"self_attn.v_proj", nkv*D, H)
+			Wg, Wu = r.matrix(p+"mlp.gate_proj", I, H), r.matrix(p+"mlp.up_proj", I, H)
+		}
 		Wo := r.matrix(p+"self_attn.o_proj", H, nh*D)
-		Wg, Wu, Wd := r.matrix(p+"mlp.gate_proj", I, H), r.matrix(p+"mlp.up_proj", I, H), r.matrix(p+"mlp.down_proj", H, I)
+		Wd := r.matrix(p+"mlp.down_proj", H, I)
 		qs, ks, vs := make([][]float64, T), make([][]float64, T), make([][]float64, T)
 		for t := range x {
 			h := r.rms(x[t], vec("input_layernorm.weight"), gemma)

@@ -25,12 +25,14 @@ type variant struct {
 	attnSoftCap  float32 // gemma2
 	finalSoftCap float32 // gemma2 (and gemma3 when set)
 	queryScale   float32 // attention scale (1/sqrt(head_dim) unless query_pre_attn_scalar)
+	fused        bool    // phi3: one qkv_proj and one gate_up_proj
 }
 
 type layer struct {
 	inNorm, postAttnNorm, preFFNorm, postFFNorm ops.Vector
 	qNorm, kNorm                                ops.Vector
 	q, k, v, o, gate, up, down                  ops.Linear
+	qkv, gateUp                                 ops.Linear // phi3
 	window                                      int
 	rope                                        *ops.RoPE
 }
@@ -63,9 +65,9 @@ func toRaw(t *safetensors.Tensor) *ops.Raw {
 func loadDecoder(d *modelfile.Dir, b ops.Backend) (m *decoder, err error) {
 	c := d.Config
 	switch c.ModelType {
-	case "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text":
+	case "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3":
 	default:
-		return nil, fmt.Errorf("%s: model_type %q is not supported by the engine (supported: llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text)", d.Path, c.ModelType)
+		return nil, fmt.Errorf("%s: model_type %q is not supported by the engine (supported: llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3_text, phi3)", d.Path, c.ModelType)
 	}
 	set, err := d.OpenWeights()
 	if err != nil {
@@ -126,6 +128,11 @@ func (m *decoder) configure() error {
 		v.gemma, v.sandwich = true, true
 	case "gemma3_text":
 		v.gemma, v.sandwich, v.qkNorm = true, true, true
+	case "phi3":
+		v.fused = true
+		if f, ok := rawFloat(c, "partial_rotary_factor"); ok && f != 1 {
+			return fmt.Errorf("config.json: partial_rotary_factor %g is not supported (only full rotary embeddings)", f)
+		}
 	}
 	if v.gemma {
 		m.scaleIn = float32(math.Sqrt(float64(c.HiddenSize)))
@@ -239,26 +246,34 @@ func (m *decoder) loadWeights() error {
 	for i := range m.layers {
 		L := &m.layers[i]
 		p := fmt.Sprintf("model.layers.%d.", i)
-		steps := []struct {
+		type linearStep struct {
 			dst    *ops.Linear
 			name   string
 			out, n int
 			why    string
-		}{
-			{&L.q, "self_attn.q_proj", nq, H, "num_attention_heads·head_dim × hidden_size"},
-			{&L.k, "self_attn.k_proj", nkv, H, "num_key_value_heads·head_dim × hidden_size"},
-			{&L.v, "self_attn.v_proj", nkv, H, "num_key_value_heads·head_dim × hidden_size"},
+		}
+		steps := []linearStep{
 			{&L.o, "self_attn.o_proj", H, nq, "hidden_size × num_attention_heads·head_dim"},
-			{&L.gate, "mlp.gate_proj", I, H, "intermediate_size × hidden_size"},
-			{&L.up, "mlp.up_proj", I, H, "intermediate_size × hidden_size"},
 			{&L.down, "mlp.down_proj", H, I, "hidden_size × intermediate_size"},
+		}
+		if m.v.fused {
+			steps = append(steps,
+				linearStep{&L.qkv, "self_attn.qkv_proj", nq + 2*nkv, H, "(num_attention_heads + 2·num_key_value_heads)·head_dim × hidden_size"},
+				linearStep{&L.gateUp, "mlp.gate_up_proj", 2 * I, H, "2·intermediate_size × hidden_size"})
+		} else {
+			steps = append(steps,
+				linearStep{&L.q, "self_attn.q_proj", nq, H, "num_attention_heads·head_dim × hidden_size"},
+				linearStep{&L.k, "self_attn.k_proj", nkv, H, "num_key_value_heads·head_dim × hidden_size"},
+				linearStep{&L.v, "self_attn.v_proj", nkv, H, "num_key_value_heads·head_dim × hidden_size"},
+				linearStep{&L.gate, "mlp.gate_proj", I, H, "intermediate_size × hidden_size"},
+				linearStep{&L.up, "mlp.up_proj", I, H, "intermediate_size × hidden_size"})
 		}
 		for _, s := range steps {
 			if *s.dst, err = m.linear(p+s.name, s.out, s.n, s.why); err != nil {
 				return err
 			}
 		}
-		if c.AttentionBias {
+		if c.AttentionBias && !m.v.fused {
 			for _, n := range []string{"q_proj", "k_proj", "v_proj"} {
 				if _, ok := m.set.Tensor(p + "self_attn." + n + ".bias"); !ok {
 					return fmt.Errorf("%s: tensor %q is missing (config.json: %s has attention biases)", m.set.Dir(), p+"self_attn."+n+".bias", c.ModelType)
@@ -431,9 +446,14 @@ func (m *decoder) step(kv ops.KVCache, pos int, tokens []int32, wantLogits bool)
 	for i := range m.layers {
 		L := &m.layers[i]
 		h := b.RMSNorm(x, L.inNorm, m.eps)
-		q := b.Linear(h, L.q)
-		k := b.Linear(h, L.k)
-		v := b.Linear(h, L.v)
+		var q, k, v ops.Tensor
+		if m.v.fused {
+			qkv := b.Linear(h, L.qkv)
+			nq, nkv := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
+			q, k, v = b.Columns(qkv, 0, nq), b.Columns(qkv, nq, nq+nkv), b.Columns(qkv, nq+nkv, nq+2*nkv)
+		} else {
+			q, k, v = b.Linear(h, L.q), b.Linear(h, L.k), b.Linear(h, L.v)
+		}
 		if m.v.qkNorm {
 			q = b.RMSNorm(q, L.qNorm, m.eps)
 			k = b.RMSNorm(k, L.kNorm, m.eps)
@@ -451,7 +471,15 @@ func (m *decoder) step(kv ops.KVCache, pos int, tokens []int32, wantLogits bool)
 			x = b.Add(x, o)
 			h = b.RMSNorm(x, L.postAttnNorm, m.eps)
 		}
-		f := b.Linear(b.Gate(m.act, b.Linear(h, L.gate), b.Linear(h, L.up)), L.down)
+		var gate, up ops.Tensor
+		if m.v.fused {
+			gu := b.Linear(h, L.gateUp)
+			I := c.IntermediateSize
+			gate, up = b.Columns(gu, 0, I), b.Columns(gu, I, 2*I)
+		} else {
+			gate, up = b.Linear(h, L.gate), b.Linear(h, L.up)
+		}
+		f := b.Linear(b.Gate(m.act, gate, up), L.down)
 		if m.v.sandwich {
 			f = b.RMSNorm(f, L.postFFNorm, m.eps)
 		}

@@ -1,7 +1,7 @@
 // Package model holds the architectures impetus runs, each written once
 // against the backend ops of engine/ops: the Llama family (Llama 2/3/3.x,
-// Mistral, TinyLlama, SmolLM), Qwen2 (q/k/v bias), Qwen3 (q/k RMSNorm) and
-// Gemma (gemma, gemma2, gemma3_text). A loaded Model runs forward steps on a
+// Mistral, TinyLlama, SmolLM), Qwen2 (q/k/v bias), Qwen3 (q/k RMSNorm),
+// Gemma (gemma, gemma2, gemma3_text) and Phi-3 (fused projections). A loaded Model runs forward steps on a
 // per-sequence Cache and returns the logits of the last token.
 package model
 

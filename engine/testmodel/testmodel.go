@@ -22,7 +22,7 @@ import (
 // Spec describes a model to write. Zero shape fields take Tiny's values.
 type Spec struct {
 	// Arch is the config.json model_type: llama, mistral, qwen2, qwen3,
-	// gemma, gemma2 or gemma3_text.
+	// gemma, gemma2, gemma3_text or phi3.
 	Arch string
 	// DType of dense weights and norms ("f32", "bf16", "f16"); for a
 	// quantized model it is the dtype of scales, biases and norms.
@@ -59,7 +59,7 @@ func Qwen05B(bits int) Spec {
 }
 
 // Archs are the architectures Write supports.
-var Archs = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text"}
+var Archs = []string{"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "phi3"}
 
 func (s *Spec) defaults() error {
 	t := Tiny(s.Arch, s.DType, s.Bits)
@@ -129,7 +129,8 @@ func (s Spec) Config() (map[string]any, error) {
 		return nil, err
 	}
 	arch := map[string]string{"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM",
-		"qwen3": "Qwen3ForCausalLM", "gemma": "GemmaForCausalLM", "gemma2": "Gemma2ForCausalLM", "gemma3_text": "Gemma3ForCausalLM"}[s.Arch]
+		"qwen3": "Qwen3ForCausalLM", "gemma": "GemmaForCausalLM", "gemma2": "Gemma2ForCausalLM", "gemma3_text": "Gemma3ForCausalLM",
+		"phi3": "Phi3ForCausalLM"}[s.Arch]
 	c := map[string]any{
 		"architectures":           []string{arch},
 		"model_type":              s.Arch,
@@ -153,7 +154,7 @@ func (s Spec) Config() (map[string]any, error) {
 		"use_cache":               true,
 	}
 	switch s.Arch {
-	case "llama", "mistral", "qwen3":
+	case "llama", "mistral", "qwen3", "phi3":
 		c["hidden_act"] = "silu"
 		c["attention_bias"] = false
 	case "qwen2":
@@ -308,12 +309,17 @@ func (s *Spec) tensors() []safetensors.NewTensor {
 	for i := 0; i < s.Layers; i++ {
 		p := fmt.Sprintf("model.layers.%d.", i)
 		bias := s.Arch == "qwen2"
-		out = append(out, g.linear(p+"self_attn.q_proj", nq, H, std, bias)...)
-		out = append(out, g.linear(p+"self_attn.k_proj", nkv, H, std, bias)...)
-		out = append(out, g.linear(p+"self_attn.v_proj", nkv, H, std, bias)...)
+		if s.Arch == "phi3" {
+			out = append(out, g.linear(p+"self_attn.qkv_proj", nq+2*nkv, H, std, false)...)
+			out = append(out, g.linear(p+"mlp.gate_up_proj", 2*I, H, std, false)...)
+		} else {
+			out = append(out, g.linear(p+"self_attn.q_proj", nq, H, std, bias)...)
+			out = append(out, g.linear(p+"self_attn.k_proj", nkv, H, std, bias)...)
+			out = append(out, g.linear(p+"self_attn.v_proj", nkv, H, std, bias)...)
+			out = append(out, g.linear(p+"mlp.gate_proj", I, H, std, false)...)
+			out = append(out, g.linear(p+"mlp.up_proj", I, H, std, false)...)
+		}
 		out = append(out, g.linear(p+"self_attn.o_proj", H, nq, std, false)...)
-		out = append(out, g.linear(p+"mlp.gate_proj", I, H, std, false)...)
-		out = append(out, g.linear(p+"mlp.up_proj", I, H, std, false)...)
 		out = append(out, g.linear(p+"mlp.down_proj", H, I, std, false)...)
 		out = append(out, g.norm(p+"input_layernorm.weight", H), g.norm(p+"post_attention_layernorm.weight", H))
 		if s.Arch == "qwen3" || s.Arch == "gemma3_text" {
