@@ -295,3 +295,18 @@ func TestOfficialOpenAIClient(t *testing.T) {
 	}
 	fmt.Fprintf(io.Discard, "%s", out)
 }
+
+func TestDefaultMaxTokensFitsTheContext(t *testing.T) {
+	// The server's default (e.g. config max_tokens = 2048) exceeds the test
+	// model's 512-token context: requests that set no max_tokens still work.
+	hs, _ := newTestServer(t, func(s *Server, _ *engine.Options) { s.DefaultMaxTokens = 4096 })
+	resp, body := post(t, hs.URL+"/v1/completions", `{"prompt":"Once upon a time","temperature":0,"stop":["\n"]}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %v", resp.StatusCode, body)
+	}
+	// An explicit limit that cannot fit is the client's error.
+	resp, body = post(t, hs.URL+"/v1/completions", `{"prompt":"Once","max_tokens":4096}`)
+	if resp.StatusCode != 400 || errorOf(t, body)["code"] != "context_length_exceeded" {
+		t.Fatalf("explicit overflow: %d %v", resp.StatusCode, body)
+	}
+}

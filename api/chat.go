@@ -58,7 +58,7 @@ func (s *Server) chatToEngine(req *chatRequest) (engine.Request, error) {
 	if maxTok == nil {
 		maxTok, param = req.MaxTokens, "max_tokens"
 	}
-	n, err := s.maxTokens(maxTok, param)
+	n, clamp, err := s.maxTokens(maxTok, param)
 	if err != nil {
 		return out, err
 	}
@@ -72,7 +72,7 @@ func (s *Server) chatToEngine(req *chatRequest) (engine.Request, error) {
 		}
 	}
 	return engine.Request{
-		Model: model, Messages: msgs, MaxTokens: n, Sampling: sp, Stop: stop,
+		Model: model, Messages: msgs, MaxTokens: n, ClampMaxTokens: clamp, Sampling: sp, Stop: stop,
 		Tools: req.Tools, TemplateVars: req.ChatTemplateKwargs,
 	}, nil
 }

@@ -44,7 +44,7 @@ func (s *Server) completionToEngine(req *completionRequest) (engine.Request, err
 	if err != nil {
 		return out, err
 	}
-	n, err := s.maxTokens(req.MaxTokens, "max_tokens")
+	n, clamp, err := s.maxTokens(req.MaxTokens, "max_tokens")
 	if err != nil {
 		return out, err
 	}
@@ -52,7 +52,7 @@ func (s *Server) completionToEngine(req *completionRequest) (engine.Request, err
 	if err != nil {
 		return out, err
 	}
-	return engine.Request{Model: model, Prompt: prompt, PromptTokens: tokens, MaxTokens: n, Sampling: sp, Stop: stop}, nil
+	return engine.Request{Model: model, Prompt: prompt, PromptTokens: tokens, MaxTokens: n, ClampMaxTokens: clamp, Sampling: sp, Stop: stop}, nil
 }
 
 // promptOf accepts a string, a one-element array of strings, or token ids.

@@ -334,14 +334,16 @@ func (s *Server) sampling(f samplingFields) (engine.Sampling, []string, error) {
 	return sp, stop, nil
 }
 
-func (s *Server) maxTokens(v *int, param string) (int, error) {
+// maxTokens reads a request's limit; clamp is set when the server's default
+// applies, which the engine then fits into the context instead of failing.
+func (s *Server) maxTokens(v *int, param string) (n int, clamp bool, err error) {
 	if v == nil {
-		return s.DefaultMaxTokens, nil
+		return s.DefaultMaxTokens, true, nil
 	}
 	if *v < 1 {
-		return 0, &badRequest{param, fmt.Sprintf("%d must be at least 1", *v)}
+		return 0, false, &badRequest{param, fmt.Sprintf("%d must be at least 1", *v)}
 	}
-	return *v, nil
+	return *v, false, nil
 }
 
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
@@ -403,8 +405,8 @@ func (s *Server) generate(ctx context.Context, req engine.Request, onEvent func(
 	// Saved chats: the client's messages become a new conversation and the
 	// reply streams into it.
 	msgs := req.Messages
-	t := session.Turn{Model: req.Model, MaxTokens: req.MaxTokens, Sampling: req.Sampling, Stop: req.Stop,
-		Tools: req.Tools, TemplateVars: req.TemplateVars}
+	t := session.Turn{Model: req.Model, MaxTokens: req.MaxTokens, ClampMaxTokens: req.ClampMaxTokens,
+		Sampling: req.Sampling, Stop: req.Stop, Tools: req.Tools, TemplateVars: req.TemplateVars}
 	if len(msgs) > 0 && msgs[0].Role == "system" {
 		t.System = msgs[0].Content
 		msgs = msgs[1:]

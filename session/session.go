@@ -53,11 +53,14 @@ type Turn struct {
 	// answers the new text.
 	EditOf string
 
-	MaxTokens    int
-	Sampling     engine.Sampling
-	Stop         []string
-	Tools        []json.RawMessage
-	TemplateVars map[string]any
+	MaxTokens int
+	// ClampMaxTokens lowers MaxTokens to what the context leaves instead of
+	// failing: for configured defaults, not for limits a user asked for.
+	ClampMaxTokens bool
+	Sampling       engine.Sampling
+	Stop           []string
+	Tools          []json.RawMessage
+	TemplateVars   map[string]any
 }
 
 // Reply is what a turn produced and where it is stored.
@@ -89,15 +92,16 @@ func (r *Runner) Run(ctx context.Context, t Turn, onEvent func(engine.Event)) (*
 	model := firstNonEmpty(t.Model, conv.Model)
 	settings, _ := json.Marshal(t.Sampling)
 	req := engine.Request{
-		Model:        model,
-		Messages:     EngineMessages(path),
-		System:       conv.SystemPrompt,
-		Tools:        t.Tools,
-		TemplateVars: t.TemplateVars,
-		MaxTokens:    t.MaxTokens,
-		Sampling:     t.Sampling,
-		Stop:         t.Stop,
-		CacheKey:     conv.ID,
+		Model:          model,
+		Messages:       EngineMessages(path),
+		System:         conv.SystemPrompt,
+		Tools:          t.Tools,
+		TemplateVars:   t.TemplateVars,
+		MaxTokens:      t.MaxTokens,
+		ClampMaxTokens: t.ClampMaxTokens,
+		Sampling:       t.Sampling,
+		Stop:           t.Stop,
+		CacheKey:       conv.ID,
 	}
 	var (
 		w        *store.Writer
