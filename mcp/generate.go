@@ -121,7 +121,7 @@ func (s *Server) handleGenerate(ctx context.Context, req mcpgo.CallToolRequest) 
 	if a.Save || a.ConversationID != "" {
 		turn := session.Turn{
 			ConversationID: a.ConversationID, Title: a.Title, System: a.System, Model: a.Model,
-			MaxTokens: maxTokens, Sampling: sampling, Stop: a.Stop,
+			MaxTokens: maxTokens, ClampMaxTokens: !explicit, Sampling: sampling, Stop: a.Stop,
 		}
 		if turn.ConversationID == "" {
 			// Record the model a new conversation uses even though it may
@@ -135,19 +135,6 @@ func (s *Server) handleGenerate(ctx context.Context, req mcpgo.CallToolRequest) 
 			turn.Prior, turn.User = a.Messages[:n-1], a.Messages[n-1].Content
 		}
 		reply, err = s.runner.Run(ctx, turn, onEvent)
-		var cle *engine.ContextLengthError
-		if err != nil && !explicit && errors.As(err, &cle) && cle.MaxTokens > 0 && reply != nil && reply.MessageID == "" && reply.ConversationID != "" {
-			// The configured default max_tokens does not fit next to this
-			// prompt: answer the stored user message again with what the
-			// context leaves (session.Turn cannot ask the engine to clamp).
-			turn = session.Turn{ConversationID: reply.ConversationID, Model: a.Model,
-				MaxTokens: cle.ContextLength - cle.PromptTokens, Sampling: sampling, Stop: a.Stop}
-			userID := reply.UserMessageID
-			reply, err = s.runner.Run(ctx, turn, onEvent)
-			if reply != nil {
-				reply.UserMessageID = userID
-			}
-		}
 		if reply != nil {
 			res = reply.Result
 		}
