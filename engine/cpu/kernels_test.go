@@ -107,8 +107,9 @@ func TestQuantKernelsMatchPortable(t *testing.T) {
 // uint32 words) against a bit-by-bit reference.
 func TestDequantAllBits(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, bits := range []int{2, 3, 4, 5, 6, 8} {
-		in, group := 128, 32
+	for _, c := range [][2]int{{2, 32}, {3, 32}, {4, 32}, {5, 32}, {6, 32}, {8, 32}, {3, 64}, {5, 128}, {6, 64}, {2, 64}} {
+		bits, group := c[0], c[1]
+		in := 256
 		words := make([]uint32, in*bits/32)
 		for i := range words {
 			words[i] = r.Uint32()

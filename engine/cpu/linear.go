@@ -237,18 +237,26 @@ func dequantRow(dst []float32, words []uint32, scales, biases []float32, bits, g
 				}
 			}
 		}
-	default: // 3, 5, 6: values straddle words
+	default: // 3, 5, 6: values straddle words; 32 values fill exactly bits words
 		mask := uint64(1)<<bits - 1
-		for i := range dst {
-			bit := i * bits
-			wi, sh := bit/32, uint(bit%32)
-			v := uint64(words[wi])
-			if int(sh)+bits > 32 {
-				v |= uint64(words[wi+1]) << 32
+		for c := 0; c < len(dst)/32; c++ {
+			ws := words[c*bits : (c+1)*bits]
+			g := c * 32 / group // groups are multiples of 32: a chunk has one group
+			s, b := scales[g], biases[g]
+			d := dst[c*32 : (c+1)*32]
+			var acc uint64
+			var have uint
+			wi := 0
+			for i := range d {
+				if have < uint(bits) {
+					acc |= uint64(ws[wi]) << have
+					wi++
+					have += 32
+				}
+				d[i] = s*float32(acc&mask) + b
+				acc >>= uint(bits)
+				have -= uint(bits)
 			}
-			q := (v >> sh) & mask
-			g := i / group
-			dst[i] = scales[g]*float32(q) + biases[g]
 		}
 	}
 }
