@@ -52,7 +52,8 @@ type decoder struct {
 	layers  []layer
 	closed  bool
 	kvSpec  ops.KVSpec
-	scaleIn float32 // embedding multiplier (gemma: sqrt(hidden))
+	scaleIn float32          // embedding multiplier (gemma: sqrt(hidden))
+	cols    ops.ColumnSlicer // phi3's fused projections
 }
 
 func toRaw(t *safetensors.Tensor) *ops.Raw {
@@ -130,6 +131,11 @@ func (m *decoder) configure() error {
 		v.gemma, v.sandwich, v.qkNorm = true, true, true
 	case "phi3":
 		v.fused = true
+		cs, ok := m.b.(ops.ColumnSlicer)
+		if !ok {
+			return fmt.Errorf("the %s backend cannot run phi3 models yet (it lacks the Columns op for fused projections); use --backend cpu", m.b.Name())
+		}
+		m.cols = cs
 		if f, ok := rawFloat(c, "partial_rotary_factor"); ok && f != 1 {
 			return fmt.Errorf("config.json: partial_rotary_factor %g is not supported (only full rotary embeddings)", f)
 		}
@@ -450,7 +456,7 @@ func (m *decoder) step(kv ops.KVCache, pos int, tokens []int32, wantLogits bool)
 		if m.v.fused {
 			qkv := b.Linear(h, L.qkv)
 			nq, nkv := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
-			q, k, v = b.Columns(qkv, 0, nq), b.Columns(qkv, nq, nq+nkv), b.Columns(qkv, nq+nkv, nq+2*nkv)
+			q, k, v = m.cols.Columns(qkv, 0, nq), m.cols.Columns(qkv, nq, nq+nkv), m.cols.Columns(qkv, nq+nkv, nq+2*nkv)
 		} else {
 			q, k, v = b.Linear(h, L.q), b.Linear(h, L.k), b.Linear(h, L.v)
 		}
@@ -475,7 +481,7 @@ func (m *decoder) step(kv ops.KVCache, pos int, tokens []int32, wantLogits bool)
 		if m.v.fused {
 			gu := b.Linear(h, L.gateUp)
 			I := c.IntermediateSize
-			gate, up = b.Columns(gu, 0, I), b.Columns(gu, I, 2*I)
+			gate, up = m.cols.Columns(gu, 0, I), m.cols.Columns(gu, I, 2*I)
 		} else {
 			gate, up = b.Linear(h, L.gate), b.Linear(h, L.up)
 		}

@@ -163,9 +163,6 @@ type Backend interface {
 	Scale(x Tensor, s float32) Tensor
 	// LastRow keeps only the last row: [T, n] → [1, n].
 	LastRow(x Tensor) Tensor
-	// Columns keeps columns [from, to) of every row: [T, n] → [T, to-from]
-	// (splits fused projections such as Phi-3's qkv_proj).
-	Columns(x Tensor, from, to int) Tensor
 	// Logits evaluates the step and copies x (one row) to a new host slice.
 	// It returns the first error of the step, and an error wrapping
 	// ErrNonFinite if any value is NaN or infinite.
@@ -178,6 +175,13 @@ type Backend interface {
 	Release()
 	// Close frees everything the backend holds.
 	Close() error
+}
+
+// ColumnSlicer is an optional Backend capability, needed by architectures
+// with fused projections (Phi-3's qkv_proj and gate_up_proj).
+type ColumnSlicer interface {
+	// Columns keeps columns [from, to) of every row: [T, n] → [T, to-from].
+	Columns(x Tensor, from, to int) Tensor
 }
 
 // RoPE describes rotary position embeddings.
