@@ -198,7 +198,7 @@ func (a *App) build() {
 
 	a.input = tview.NewTextArea()
 	a.input.SetBorder(true).SetTitleAlign(tview.AlignLeft)
-	a.input.SetPlaceholder("Type a message — Enter sends, Alt-Enter/Ctrl-J new line, F1 help")
+	a.input.SetPlaceholder("Message… Enter sends · Alt-Enter new line · F1 help")
 	a.input.SetPlaceholderStyle(th.Style(th.Dim))
 	a.input.SetTextStyle(th.Style(th.Text))
 	a.input.SetClipboard(func(s string) { a.copyToClipboard(s, "") }, nil)

@@ -654,3 +654,45 @@ func TestRelTime(t *testing.T) {
 }
 
 func osMkdirTemp() (string, error) { return os.MkdirTemp("", "impetus-ui-test-") }
+
+// A configured max_tokens larger than the model's context still gets a
+// reply: the turn is retried with the room the context leaves.
+func TestMaxTokensLargerThanContext(t *testing.T) {
+	h := newHarness(t, harnessOpts{maxTokens: 4096})
+	h.waitModel()
+	h.send("hi")
+	h.checkScreenMatchesDB()
+	path, _ := h.st.ActivePath(context.Background(), h.currentConv().ID)
+	if len(path) != 2 || path[1].Content == "" || path[1].Status != store.StatusComplete {
+		t.Fatalf("no complete reply: %+v", path)
+	}
+}
+
+// An engine error (here the engine refusing the sampling settings) is shown
+// in the transcript; the app keeps running and the typed message is kept.
+func TestEngineErrorShownNotCrash(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.waitModel()
+	h.onUI(func() { h.app.opts.Sampling.TopP = 5 })
+	h.send("with bad settings")
+	s := h.waitText("Could not generate a reply")
+	if !strings.Contains(s, "top_p") {
+		t.Fatalf("the engine's reason is not shown:\n%s", s)
+	}
+	path, _ := h.st.ActivePath(context.Background(), h.currentConv().ID)
+	if len(path) != 1 || path[0].Content != "with bad settings" {
+		t.Fatalf("the user's message was not kept: %+v", path)
+	}
+	if !strings.Contains(s, "Your message is saved") {
+		t.Fatalf("no hint to retry:\n%s", s)
+	}
+	// Still usable: with good settings, regenerate answers the saved message.
+	h.onUI(func() { h.app.opts.Sampling.TopP = 0.9; h.app.conv.Settings = nil })
+	h.key(tcell.KeyCtrlR)
+	h.waitIdle()
+	path, _ = h.st.ActivePath(context.Background(), h.currentConv().ID)
+	if len(path) != 2 || path[1].Role != store.RoleAssistant || path[1].Status != store.StatusComplete {
+		t.Fatalf("no reply after the error: %+v", path)
+	}
+	h.checkScreenMatchesDB()
+}

@@ -356,6 +356,14 @@ func (a *App) startTurn(turn session.Turn) {
 	} else {
 		turn.ConversationID = conv.ID
 	}
+	// Earlier notices (errors, hints) are stale once a new turn starts.
+	kept := a.transcript.entries[:0]
+	for _, e := range a.transcript.entries {
+		if !e.notice {
+			kept = append(kept, e)
+		}
+	}
+	a.transcript.entries, a.notices = kept, nil
 	stream := &entry{role: store.RoleAssistant, streaming: true, model: a.modelRef, dirty: true}
 	a.transcript.Append(stream)
 	a.transcript.ScrollToBottom()
@@ -470,6 +478,8 @@ func (a *App) endTurn(reply *session.Reply, err error) {
 			msg := "Could not generate a reply: " + err.Error()
 			if errors.Is(err, engine.ErrNoModel) {
 				msg += "\n\n" + a.noModelText()
+			} else if reply != nil && reply.UserMessageID != "" {
+				msg += "\nYour message is saved: " + a.keys.KeyText(ActRegenerate) + " asks again (" + a.keys.KeyText(ActSettings) + ": settings, " + a.keys.KeyText(ActModel) + ": model)."
 			}
 			a.notice(msg, true)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/impetus-llm/impetus/engine"
 	"github.com/impetus-llm/impetus/store"
 	"github.com/impetus-llm/impetus/store/export"
+	"github.com/impetus-llm/impetus/ui/markdown"
 )
 
 const dialogPage = "dialog"
@@ -72,7 +73,15 @@ func (c *centered) Draw(screen tcell.Screen) {
 	if h > sh-2 {
 		h = sh - 2
 	}
-	c.inner.SetRect((sw-w)/2, (sh-h)/2, w, h)
+	x, y := (sw-w)/2, (sh-h)/2
+	// Clear the area: the frame's padding is not painted by tview's Flex.
+	bg := tcell.StyleDefault.Background(tview.Styles.PrimitiveBackgroundColor)
+	for j := y; j < y+h; j++ {
+		for i := x; i < x+w; i++ {
+			screen.SetContent(i, j, ' ', nil, bg)
+		}
+	}
+	c.inner.SetRect(x, y, w, h)
 	c.inner.Draw(screen)
 }
 
@@ -101,21 +110,97 @@ func (a *App) form() *tview.Form {
 
 // showHelp lists every action and its keys.
 func (a *App) showHelp() {
-	tv := tview.NewTextView().SetDynamicColors(true).SetScrollable(true).SetWrap(true)
-	var b strings.Builder
-	acc := a.theme.Accent
-	fmt.Fprintf(&b, "[%s::b]Keys[-::-]  (rebind in config.toml under [keys], e.g. new_conversation = \"Ctrl-N\")\n\n", colorName(acc))
+	th := a.theme
+	acc := th.Style(th.Accent)
+	txt := th.Style(th.Text)
+	dim := th.Style(th.Dim)
+	lines := []markdown.Line{
+		{{Text: "Keys", Style: acc.Bold(true)}, {Text: " — rebind in config.toml under [keys], e.g. new_conversation = \"Ctrl-N\"", Style: dim}},
+		{},
+	}
 	for _, ai := range actions {
 		keys := strings.Join(a.keys.Keys(ai.Action), ", ")
 		if keys == "" {
 			keys = "(unbound)"
 		}
-		fmt.Fprintf(&b, "[%s]%-20s[-] %s  [%s]%s[-]\n", colorName(acc), tview.Escape(keys), tview.Escape(ai.Help), colorName(a.theme.Dim), ai.Action)
+		lines = append(lines, markdown.Line{
+			{Text: fmt.Sprintf("%-20s", keys), Style: acc},
+			{Text: ai.Help, Style: txt},
+			{Text: "  " + string(ai.Action), Style: dim},
+		})
 	}
-	b.WriteString("\nCtrl-C stops a reply; twice quits. Single-character keys work when the transcript has focus (Tab).\n")
-	b.WriteString("The mouse selects conversations and messages and scrolls. Esc closes this help.")
-	tv.SetText(b.String())
-	a.openDialog("Help", tv, 100, len(actions)+8, tv)
+	lines = append(lines, markdown.Line{},
+		markdown.Line{{Text: "Ctrl-C stops a reply; twice quits. One-character keys work when the transcript has focus (Tab).", Style: dim}},
+		markdown.Line{{Text: "The mouse selects conversations and messages and scrolls. ↑/↓ scroll this help, Esc closes it.", Style: dim}})
+	v := &staticView{Box: tview.NewBox(), lines: lines, indent: 20}
+	a.openDialog("Help", v, 110, len(lines)+2, v)
+}
+
+// staticView shows styled lines, wrapped, scrolled with the arrow keys.
+type staticView struct {
+	*tview.Box
+	lines  []markdown.Line
+	top    int
+	indent int // width of a key column, for hanging indents
+}
+
+func (v *staticView) Draw(screen tcell.Screen) {
+	v.Box.DrawForSubclass(screen, v)
+	x, y, w, h := v.GetInnerRect()
+	var all []markdown.Line
+	for _, l := range v.lines {
+		// A key column keeps the wrapped help text aligned after it.
+		if v.indent > 0 && len(l) > 1 && l[0:1].Width() == v.indent && w > v.indent+10 {
+			pad := markdown.Span{Text: strings.Repeat(" ", v.indent), Style: l[0].Style}
+			for i, wl := range markdown.Wrap(l[1:], w-v.indent) {
+				if i == 0 {
+					all = append(all, append(markdown.Line{l[0]}, wl...))
+				} else {
+					all = append(all, append(markdown.Line{pad}, wl...))
+				}
+			}
+			continue
+		}
+		all = append(all, markdown.Wrap(l, w)...)
+	}
+	if v.top > len(all)-h {
+		v.top = len(all) - h
+	}
+	if v.top < 0 {
+		v.top = 0
+	}
+	for i := 0; i < h && v.top+i < len(all); i++ {
+		drawLine(screen, x, y+i, w, all[v.top+i])
+	}
+}
+
+func (v *staticView) InputHandler() func(*tcell.EventKey, func(tview.Primitive)) {
+	return v.WrapInputHandler(func(ev *tcell.EventKey, _ func(tview.Primitive)) {
+		switch ev.Key() {
+		case tcell.KeyUp:
+			v.top--
+		case tcell.KeyDown:
+			v.top++
+		case tcell.KeyPgUp:
+			v.top -= 10
+		case tcell.KeyPgDn:
+			v.top += 10
+		}
+	})
+}
+
+func (v *staticView) MouseHandler() func(tview.MouseAction, *tcell.EventMouse, func(tview.Primitive)) (bool, tview.Primitive) {
+	return v.WrapMouseHandler(func(action tview.MouseAction, _ *tcell.EventMouse, _ func(tview.Primitive)) (bool, tview.Primitive) {
+		switch action {
+		case tview.MouseScrollUp:
+			v.top -= 3
+			return true, nil
+		case tview.MouseScrollDown:
+			v.top += 3
+			return true, nil
+		}
+		return false, nil
+	})
 }
 
 func colorName(c tcell.Color) string {

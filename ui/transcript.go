@@ -186,6 +186,9 @@ func (t *Transcript) layout(e *entry, width int, selected bool) []markdown.Line 
 	if e.stats != "" && !e.streaming {
 		head = append(head, markdown.Span{Text: "  " + e.stats, Style: th.Style(th.Dim)})
 	}
+	if head.Width() > width && e.stats != "" && !e.streaming {
+		head = head[:len(head)-1] // the stats go first when the line is narrow
+	}
 	if head.Width() > width {
 		head = markdown.Wrap(head, width)[0]
 	}
