@@ -52,6 +52,9 @@ type Options struct {
 	// ListModels feeds the model picker (registry.List with the configured
 	// places); nil hides local models.
 	ListModels func() ([]registry.Entry, []error)
+	// ExportDir is where the export dialog proposes to write (default: the
+	// working directory).
+	ExportDir string
 	// ConfigPath and ModelsDir appear in the "how to get a model" text.
 	ConfigPath, ModelsDir string
 	// Screen replaces the terminal (tests use tcell.NewSimulationScreen).

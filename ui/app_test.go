@@ -72,6 +72,7 @@ type harnessOpts struct {
 	db        string
 	tokenHook func()
 	convID    string
+	exportDir string
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -108,6 +109,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Sampling:       engine.Sampling{Temperature: 0}, // greedy: the same reply every run
 		Screen:         scr,
 		ConversationID: o.convID,
+		ExportDir:      o.exportDir,
 		ListModels: func() ([]registry.Entry, []error) {
 			return []registry.Entry{{ID: testModelPath(t), Path: testModelPath(t), Source: "models-dir", Architecture: "llama"}}, nil
 		},
@@ -129,6 +131,13 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no first frame within 10 s")
 	}
+	// tview initializes the screen in Run (80×25): set the size asked for.
+	scr.SetSize(o.w, o.h)
+	a.tv.QueueEvent(tcell.NewEventResize(o.w, o.h))
+	h.waitFor("the requested size", func(s string) bool {
+		lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+		return len(lines) == o.h && len([]rune(lines[0])) >= o.w
+	})
 	return h
 }
 
@@ -695,4 +704,82 @@ func TestEngineErrorShownNotCrash(t *testing.T) {
 		t.Fatalf("no reply after the error: %+v", path)
 	}
 	h.checkScreenMatchesDB()
+}
+
+func TestPinArchiveSettingsExport(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "impetus.db")
+	st, _ := store.Open(db)
+	older := seed(t, st, "Older one", "q1", "a1")
+	seed(t, st, "Newer one", "q2", "a2")
+	st.Close()
+	out := t.TempDir()
+	h := newHarness(t, harnessOpts{noModel: true, db: db, exportDir: out, convID: older.ID})
+	h.waitText("q1")
+	ctx := context.Background()
+
+	// Pin: the older conversation moves to the top of the list with a star.
+	h.key(tcell.KeyCtrlP)
+	h.waitFor("pinned first", func(s string) bool {
+		i, j := strings.Index(s, "★ Older one"), strings.Index(s, "Newer one")
+		return i >= 0 && j > i
+	})
+	if c, _ := h.st.GetConversation(ctx, older.ID); !c.Pinned {
+		t.Fatal("not pinned in the DB")
+	}
+
+	// Settings: a system prompt and a temperature, stored with the conversation.
+	h.key(tcell.KeyF3)
+	h.waitText("System prompt and sampling")
+	h.typeText("Be terse.")
+	h.key(tcell.KeyTab) // → temperature
+	for i := 0; i < 3; i++ {
+		h.key(tcell.KeyBackspace2)
+	}
+	h.typeText("0.2")
+	for i := 0; i < 7; i++ { // → Save
+		h.key(tcell.KeyTab)
+	}
+	h.key(tcell.KeyEnter)
+	h.waitText("Be terse.") // shown as the system message
+	c, _ := h.st.GetConversation(ctx, older.ID)
+	if c.SystemPrompt != "Be terse." || !strings.Contains(string(c.Settings), `"temperature":0.2`) {
+		t.Fatalf("stored settings: %q %s", c.SystemPrompt, c.Settings)
+	}
+
+	// Export as Markdown into the export directory.
+	h.key(tcell.KeyF5)
+	h.waitText("Export conversation")
+	for i := 0; i < 4; i++ { // → Export button
+		h.key(tcell.KeyTab)
+	}
+	h.key(tcell.KeyEnter)
+	h.waitText("Exported to")
+	files, _ := filepath.Glob(filepath.Join(out, "*.md"))
+	if len(files) != 1 {
+		t.Fatalf("export wrote %v", files)
+	}
+	data, _ := os.ReadFile(files[0])
+	if !strings.Contains(string(data), "q1") || !strings.Contains(string(data), "Be terse.") {
+		t.Fatalf("export content:\n%s", data)
+	}
+
+	// Archive: hidden from the list, shown again with show_archived.
+	h.rune('a', tcell.ModAlt)
+	h.waitFor("archived", func(s string) bool { return !strings.Contains(s, "Older one  ") && strings.Contains(s, "Conversations (1)") })
+	if c, _ := h.st.GetConversation(ctx, older.ID); !c.Archived {
+		t.Fatal("not archived in the DB")
+	}
+	h.rune('v', tcell.ModAlt)
+	h.waitText("All + archived (2)")
+
+	// Help lists every action.
+	h.key(tcell.KeyF1)
+	s := h.waitText("Keys")
+	for _, k := range []string{"new_conversation", "search", "pin"} {
+		if !strings.Contains(s, k) {
+			t.Fatalf("help lacks %s:\n%s", k, s)
+		}
+	}
+	h.key(tcell.KeyEsc)
+	h.waitFor("help closed", func(s string) bool { return !strings.Contains(s, "rebind in config.toml") })
 }

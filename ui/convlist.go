@@ -158,7 +158,7 @@ func (l *ConvList) rebuild() {
 func (l *ConvList) updateTitle() {
 	t := fmt.Sprintf(" Conversations (%d) ", l.total)
 	if l.archived {
-		t = fmt.Sprintf(" All, with archived (%d) ", l.total)
+		t = fmt.Sprintf(" All + archived (%d) ", l.total)
 	}
 	l.SetTitle(t)
 }

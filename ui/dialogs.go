@@ -493,7 +493,8 @@ func (a *App) showSettings() {
 		sys = *a.pendingSys
 	}
 	f := a.form()
-	f.AddTextArea("System prompt", sys, 0, 4, 0, nil)
+	f.SetItemPadding(0)
+	f.AddTextArea("System prompt", sys, 0, 5, 0, nil)
 	num := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	f.AddInputField("Temperature", num(set.Temperature), 10, nil, nil)
 	f.AddInputField("Top-p", num(set.TopP), 10, nil, nil)
@@ -565,7 +566,7 @@ func (a *App) showSettings() {
 		})
 	}
 	f.AddButton("Save", save).AddButton("Cancel", a.closeDialog)
-	a.openDialog("System prompt and sampling", f, 80, 22, f)
+	a.openDialog("System prompt and sampling", f, 80, 18, f)
 }
 
 // showExport writes the conversation in one of the export formats.
@@ -580,14 +581,18 @@ func (a *App) showExport() {
 	for i, f := range formats {
 		names[i] = string(f)
 	}
-	dir, err := os.Getwd()
-	if err != nil {
-		dir = "."
+	dir := a.opts.ExportDir
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			wd = "."
+		}
+		dir = wd
 	}
 	f := a.form()
 	pathFor := func(i int) string { return filepath.Join(dir, export.FileName(title, id, formats[i])) }
 	f.AddDropDown("Format", names, 0, nil)
-	f.AddInputField("File", pathFor(0), 70, nil, nil)
+	f.AddInputField("File", pathFor(0), 0, nil, nil)
 	f.AddCheckbox("Active branch only", false, nil)
 	f.AddCheckbox("Overwrite an existing file", false, nil)
 	f.GetFormItem(0).(*tview.DropDown).SetSelectedFunc(func(_ string, i int) {
@@ -618,5 +623,6 @@ func (a *App) showExport() {
 			}
 		})
 	}).AddButton("Cancel", a.closeDialog)
-	a.openDialog("Export conversation", f, 96, 14, f)
+	f.SetItemPadding(0)
+	a.openDialog("Export conversation", f, 96, 10, f)
 }
