@@ -765,7 +765,9 @@ func TestPinArchiveSettingsExport(t *testing.T) {
 
 	// Archive: hidden from the list, shown again with show_archived.
 	h.rune('a', tcell.ModAlt)
-	h.waitFor("archived", func(s string) bool { return !strings.Contains(s, "Older one  ") && strings.Contains(s, "Conversations (1)") })
+	h.waitFor("archived", func(s string) bool {
+		return !strings.Contains(s, "Older one  ") && strings.Contains(s, "Conversations (1)")
+	})
 	if c, _ := h.st.GetConversation(ctx, older.ID); !c.Archived {
 		t.Fatal("not archived in the DB")
 	}
