@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -77,6 +79,16 @@ search the history; Ctrl-O picks a local model.`,
 			if err != nil {
 				return err
 			}
+			// SIGTERM or SIGHUP (the terminal closed) end the chat cleanly:
+			// the reply being generated is stored as stopped.
+			sigs := make(chan os.Signal, 1)
+			signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
+			defer signal.Stop(sigs)
+			go func() {
+				if _, ok := <-sigs; ok {
+					chat.Quit()
+				}
+			}()
 			return chat.Run()
 		},
 	}

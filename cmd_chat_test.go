@@ -134,3 +134,11 @@ func firstWord(s string) string {
 	}
 	return ""
 }
+
+// Without a terminal the chat refuses to start, pointing at `impetus run`.
+func TestChatNeedsATerminal(t *testing.T) {
+	code, _, stderr := runIn(t, runEnv(t), "", "chat")
+	if code != 2 || !strings.Contains(stderr, "needs a terminal") || !strings.Contains(stderr, "impetus run") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}

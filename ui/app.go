@@ -273,6 +273,15 @@ func (a *App) Stop() {
 	a.tv.Stop()
 }
 
+// Quit ends Run from any goroutine (signals): a reply being generated is
+// stopped and stored as such.
+func (a *App) Quit() {
+	if a.stopped.Load() {
+		return
+	}
+	go a.tv.QueueUpdate(a.Stop)
+}
+
 // afterFirstFrame starts what may take time: the list, the conversation to
 // open, the model.
 func (a *App) afterFirstFrame() {

@@ -463,6 +463,11 @@ func TestSwitchSearchRenameDelete(t *testing.T) {
 	if c := h.currentConv(); c == nil || c.Title != "Gardening" {
 		t.Fatalf("search opened %+v", c)
 	}
+	var sel *entry
+	h.onUI(func() { sel = h.app.transcript.SelectedEntry() })
+	if sel == nil || !strings.Contains(sel.content, "zucchini") {
+		t.Fatalf("the hit is not the selected message: %+v", sel)
+	}
 	h.checkScreenMatchesDB()
 
 	// Rename.
@@ -784,4 +789,54 @@ func TestPinArchiveSettingsExport(t *testing.T) {
 	}
 	h.key(tcell.KeyEsc)
 	h.waitFor("help closed", func(s string) bool { return !strings.Contains(s, "rebind in config.toml") })
+}
+
+func TestListPagesLazilyAndInputKeys(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "impetus.db")
+	st, _ := store.Open(db)
+	for i := 0; i < 40; i++ {
+		seed(t, st, fmt.Sprintf("Conversation number %02d", i), "question", "answer")
+	}
+	st.Close()
+	h := newHarness(t, harnessOpts{noModel: true, db: db, w: 100, h: 30})
+	h.onUI(func() { h.app.opts.PageSize = 15; h.app.list.loadFirst() })
+	h.waitFor("first page", func(s string) bool {
+		var n int
+		h.onUI(func() { n = len(h.app.list.convs) })
+		return n == 15 && strings.Contains(s, "Conversations (40)")
+	})
+	// Moving down the list loads the next pages as the end comes near.
+	h.key(tcell.KeyTab)
+	for i := 0; i < 40; i++ {
+		h.key(tcell.KeyDown)
+	}
+	h.waitText("Conversation number 00")
+	var n int
+	h.onUI(func() { n = len(h.app.list.convs) })
+	if n != 40 {
+		t.Fatalf("list holds %d of 40 conversations after scrolling to the end", n)
+	}
+
+	// The input: Ctrl-J and Alt-Enter insert new lines; ":q" quits.
+	h.key(tcell.KeyTab) // list → transcript
+	h.key(tcell.KeyTab) // → input
+	h.typeText("a")
+	h.key(tcell.KeyCtrlJ)
+	h.typeText("b")
+	h.key(tcell.KeyEnter, tcell.ModAlt)
+	h.typeText("c")
+	var text string
+	h.onUI(func() { text = h.app.input.GetText() })
+	if text != "a\nb\nc" {
+		t.Fatalf("input holds %q, want a, b, c on three lines", text)
+	}
+	h.onUI(func() { h.app.input.SetText("", false) })
+	h.typeText(":q")
+	h.screen.InjectKey(tcell.KeyEnter, 0, tcell.ModNone)
+	select {
+	case <-h.done:
+		h.done <- nil
+	case <-time.After(5 * time.Second):
+		t.Fatal(":q did not quit")
+	}
 }

@@ -41,11 +41,11 @@ func newConvList(a *App) *ConvList {
 	l.SetSelectedFocusOnly(false)
 	l.AddItem("+ New conversation", "  "+a.keys.KeyText(ActNew), 0, nil)
 	l.SetChangedFunc(func(i int, _, _ string, _ rune) {
+		if l.syncing {
+			return // rows being refilled: counts are not final
+		}
 		if i >= l.GetItemCount()-10 {
 			l.loadMore()
-		}
-		if l.syncing {
-			return
 		}
 		l.open(i)
 	})

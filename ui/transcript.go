@@ -243,11 +243,15 @@ func (t *Transcript) Draw(screen tcell.Screen) {
 	width := w - 1 // one column for the selection bar
 	if len(t.entries) == 0 {
 		t.total = 0
-		top := (h - len(t.empty)) / 3
+		var lines []markdown.Line
+		for _, l := range t.empty {
+			lines = append(lines, markdown.Wrap(l, w-2)...)
+		}
+		top := (h - len(lines)) / 3
 		if top < 0 {
 			top = 0
 		}
-		for i, l := range t.empty {
+		for i, l := range lines {
 			if top+i >= h {
 				break
 			}
