@@ -90,7 +90,7 @@ func (p *pool) worker(w int) {
 }
 
 // parallel runs fn over [0, n) in chunks whose boundaries are multiples of
-// align (align >= 1), about eight per thread, and waits for all of them.
+// align (align >= 1), about four per thread, and waits for all of them.
 // It must not be called concurrently or from within fn.
 func (p *pool) parallel(n, align int, fn func(worker, lo, hi int)) {
 	if n <= 0 {
@@ -104,7 +104,7 @@ func (p *pool) parallel(n, align int, fn func(worker, lo, hi int)) {
 		fn(0, 0, n)
 		return
 	}
-	perChunk := max(1, units/(8*p.n))
+	perChunk := max(1, units/(4*p.n))
 	j := &job{fn: fn, n: n, chunk: perChunk * align}
 	j.chunks = int64((n + j.chunk - 1) / j.chunk)
 	p.cur.Store(j)
