@@ -194,10 +194,14 @@ func (h *harness) waitFor(what string, cond func(screen string) bool) string {
 	h.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var s string
+	start := time.Now()
 	for time.Now().Before(deadline) {
 		h.onUI(func() {})
 		s = h.text()
 		if cond(s) {
+			if el := time.Since(start); el > 300*time.Millisecond {
+				h.t.Logf("waiting for %s took %v", what, el)
+			}
 			return s
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -354,20 +358,39 @@ func TestSendAndStreamReply(t *testing.T) {
 
 func TestStopMidReply(t *testing.T) {
 	started := make(chan struct{}, 1)
-	h := newHarness(t, harnessOpts{maxTokens: 400, tokenHook: func() {
+	h := newHarness(t, harnessOpts{maxTokens: 400, w: 60, h: 13, tokenHook: func() {
 		select {
 		case started <- struct{}{}:
 		default:
 		}
-		time.Sleep(30 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}})
 	h.waitModel()
 	h.typeText("Tell me a long story")
 	h.key(tcell.KeyEnter)
 	<-started
-	time.Sleep(200 * time.Millisecond)
+	deadline := time.Now().Add(20 * time.Second)
+	for grown := false; !grown && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		h.onUI(func() { grown = h.app.transcript.total > h.app.transcript.height+4 })
+	}
+	// Scrolled up, the view stays put while the reply grows; End follows again.
+	h.key(tcell.KeyPgUp)
+	var top1, top2 int
+	var follow bool
+	h.onUI(func() { top1, follow = h.app.transcript.top, h.app.transcript.follow })
+	time.Sleep(300 * time.Millisecond)
+	h.onUI(func() { top2 = h.app.transcript.top })
+	if follow || top1 != top2 {
+		t.Fatalf("scrolled up: follow=%v, top moved %d → %d", follow, top1, top2)
+	}
+	h.key(tcell.KeyEnd, tcell.ModAlt)
+	h.onUI(func() { follow = h.app.transcript.follow })
+	if !follow {
+		t.Fatal("Alt-End does not follow the bottom again")
+	}
 	h.key(tcell.KeyEsc)
 	h.waitIdle()
+	h.key(tcell.KeyHome, tcell.ModAlt)
 	h.waitText("■ stopped")
 	c := h.currentConv()
 	path, _ := h.st.ActivePath(context.Background(), c.ID)
@@ -491,9 +514,10 @@ func TestSwitchSearchRenameDelete(t *testing.T) {
 	h.waitText("cannot be undone")
 	h.key(tcell.KeyTab) // Cancel → Delete
 	h.key(tcell.KeyEnter)
-	h.waitFor("deletion", func(s string) bool {
-		return !strings.Contains(s, "Vegetables") && strings.Contains(s, "Conversations (1)")
-	})
+	s = h.waitFor("deletion", func(s string) bool { return strings.Contains(s, "Conversations (1)") })
+	if strings.Contains(s, "│Vegetables") {
+		t.Fatalf("deleted conversation still listed:\n%s", s)
+	}
 	if _, err := h.st.GetConversation(context.Background(), c.ID); err == nil {
 		t.Fatal("conversation still in the DB after delete")
 	}
