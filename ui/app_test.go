@@ -864,3 +864,59 @@ func TestListPagesLazilyAndInputKeys(t *testing.T) {
 		t.Fatal(":q did not quit")
 	}
 }
+
+func TestCopyAndMouse(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "impetus.db")
+	st, _ := store.Open(db)
+	seed(t, st, "Code talk", "show code", "Here:\n\n```sh\nls -la\n```\n\nand\n\n```py\nprint(1)\n```\n")
+	seed(t, st, "Other talk", "hello", "hi there")
+	st.Close()
+	h := newHarness(t, harnessOpts{noModel: true, db: db, w: 100, h: 30})
+	s := h.waitText("Code talk")
+	// A click on a list row opens that conversation.
+	lines := strings.Split(s, "\n")
+	row := -1
+	for i, l := range lines {
+		if strings.Contains(l, "Code talk") {
+			row = i
+		}
+	}
+	h.screen.InjectMouse(5, row, tcell.Button1, tcell.ModNone)
+	h.screen.InjectMouse(5, row, tcell.ButtonNone, tcell.ModNone)
+	h.sync()
+	h.waitText("ls -la")
+	// Copy the last reply, then its code blocks one after the other (OSC 52).
+	h.key(tcell.KeyCtrlY)
+	h.waitText("Copied the message")
+	if got := string(h.screen.GetClipboardData()); !strings.HasPrefix(got, "Here:") {
+		t.Fatalf("clipboard holds %q", got)
+	}
+	h.rune('y', tcell.ModAlt)
+	if got := string(h.screen.GetClipboardData()); got != "ls -la\n" {
+		t.Fatalf("first code block copied as %q", got)
+	}
+	h.rune('y', tcell.ModAlt)
+	if got := string(h.screen.GetClipboardData()); got != "print(1)\n" {
+		t.Fatalf("second code block copied as %q", got)
+	}
+}
+
+func TestThemes(t *testing.T) {
+	for _, name := range []string{"dark", "light"} {
+		th, err := LoadTheme(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th.Accent == tcell.ColorDefault || th.Markdown.Chroma == "" {
+			t.Fatalf("%s: incomplete theme %+v", name, th)
+		}
+	}
+	if _, err := LoadTheme("neon"); err == nil || !strings.Contains(err.Error(), "dark, light") {
+		t.Fatalf("unknown theme: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte(`accent = "notacolour"`), 0o644)
+	if _, err := LoadTheme(bad); err == nil || !strings.Contains(err.Error(), "accent") {
+		t.Fatalf("bad colour: %v", err)
+	}
+}
