@@ -196,6 +196,36 @@ func (b *Backend) Linear(x ops.Tensor, w ops.Linear) ops.Tensor {
 	return y
 }
 
+// LinearN implements ops.MultiLinear: linears whose inputs are prepared the
+// same way run as one parallel section.
+func (b *Backend) LinearN(x ops.Tensor, ws []ops.Linear, out []ops.Tensor) {
+	xt := b.ten(x)
+	ls := make([]*linear, len(ws))
+	ys := make([]*tensor, len(ws))
+	same := true
+	for i, w := range ws {
+		l, ok := w.(*linear)
+		if !ok || xt.cols != l.in || b.err != nil {
+			// let Linear report the problem
+			for j := range ws {
+				out[j] = b.Linear(x, ws[j])
+			}
+			return
+		}
+		ls[i] = l
+		ys[i] = b.arena.tensor(xt.rows, l.out)
+		out[i] = ys[i]
+		same = same && b.actLayout(l) == b.actLayout(ls[0])
+	}
+	if !same {
+		for i, l := range ls {
+			b.matmul(xt, ys[i], l)
+		}
+		return
+	}
+	b.matmulN(xt, ys, ls)
+}
+
 type ropeTable struct {
 	cos, sin []float32 // [pos][Dims/2]
 	n        int

@@ -36,11 +36,11 @@ func (b *Backend) quantizedActs(x *tensor, l *linear) *qact {
 	return q
 }
 
-// matmulInt is matmul for 4/8-bit weights with the integer kernels. Rows of
+// matmulIntBody is the row-range body for 4/8-bit weights with the integer kernels. Rows of
 // the weight are split across workers; within a worker, tokens are processed
 // four at a time against each weight row (kept in L1), in token chunks small
 // enough that their quantized activations stay in L2.
-func (b *Backend) matmulInt(x, y *tensor, l *linear) {
+func (b *Backend) matmulIntBody(x, y *tensor, l *linear) func(wk, lo, hi int) {
 	q := b.quantizedActs(x, l)
 	T, in, out := x.rows, l.in, l.out
 	nb, ng := in/64, in/l.group
@@ -49,7 +49,7 @@ func (b *Backend) matmulInt(x, y *tensor, l *linear) {
 	wpr := l.wordsPerRow
 	chunk := (256 << 10) / (2 * in)
 	chunk = max(4, chunk&^3)
-	b.pool.parallel(out, 16, func(_, lo, hi int) {
+	return func(_, lo, hi int) {
 		var res [4]float32
 		for t0 := 0; t0 < T; t0 += chunk {
 			t1 := min(T, t0+chunk)
@@ -75,17 +75,16 @@ func (b *Backend) matmulInt(x, y *tensor, l *linear) {
 				}
 			}
 		}
-	})
+	}
 }
 
-// matmulFast is matmul for 4/8-bit weights with the SIMD kernels: float
-// (exact) by default, integer when SetIntegerDot(true).
-func (b *Backend) matmulFast(x, y *tensor, l *linear) {
+// matmulFastBody is the row-range body for 4/8-bit weights with the SIMD
+// kernels: float (exact) by default, integer when SetIntegerDot(true).
+func (b *Backend) matmulFastBody(x, y *tensor, l *linear) func(wk, lo, hi int) {
 	if b.intDot && haveIntDot && l.group%64 == 0 {
-		b.matmulInt(x, y, l)
-		return
+		return b.matmulIntBody(x, y, l)
 	}
-	b.matmulFloat(x, y, l)
+	return b.matmulFloatBody(x, y, l)
 }
 
 // fact is one activation tensor laid out for the float kernels, cached for
@@ -141,11 +140,11 @@ func (b *Backend) floatActs(x *tensor, l *linear) *fact {
 	return f
 }
 
-// matmulFloat: rows of the weight split across workers. Prefill works on
+// matmulFloatBody: rows of the weight are split across workers. Prefill works on
 // tiles of weight rows that fit in L2: each group of four tokens (whose
 // activations stay in L1) runs over the whole tile, so weights are read from
 // memory once per step and activations never leave the inner caches.
-func (b *Backend) matmulFloat(x, y *tensor, l *linear) {
+func (b *Backend) matmulFloatBody(x, y *tensor, l *linear) func(wk, lo, hi int) {
 	f := b.floatActs(x, l)
 	T, in, out := x.rows, l.in, l.out
 	ng := in / l.group
@@ -154,7 +153,7 @@ func (b *Backend) matmulFloat(x, y *tensor, l *linear) {
 	if l.group%64 != 0 {
 		T4 = 0 // group-32 weights: only the one-token kernels exist
 	}
-	b.pool.parallel(out, 16, func(_, lo, hi int) {
+	return func(_, lo, hi int) {
 		var res [4]float32
 		var res2 [8]float32
 		for r0 := lo; r0 < hi; r0 += rt {
@@ -190,7 +189,7 @@ func (b *Backend) matmulFloat(x, y *tensor, l *linear) {
 				}
 			}
 		}
-	})
+	}
 }
 
 // rowTile is how many weight rows of rowBytes make a tile of about 128 KiB

@@ -96,3 +96,54 @@ func forceAVX2(b *testing.B) {
 	use512 = false
 	b.Cleanup(func() { use512 = saved })
 }
+
+// TestIntegerDotModel runs a 4-bit and an 8-bit model with the integer
+// (int16 activation) kernels: logits stay within 1e-3 of the float kernels.
+func TestIntegerDotModel(t *testing.T) {
+	if !haveIntDot {
+		t.Skip("CPU has no AVX-512 VNNI")
+	}
+	if _, err := testmodel.DefaultTokenizerDir(); err != nil {
+		t.Skip(err)
+	}
+	for _, bits := range []int{4, 8} {
+		spec := testmodel.Tiny("qwen2", "bf16", bits)
+		spec.Vocab = 1000
+		dir := t.TempDir()
+		if err := testmodel.Write(dir, spec); err != nil {
+			t.Fatal(err)
+		}
+		d, err := modelfile.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logits [2][]float32
+		for i, intDot := range []bool{false, true} {
+			be := NewBackend(2)
+			be.SetIntegerDot(intDot)
+			m, err := model.Load(d, be)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := m.NewCache()
+			if _, err := m.Forward(context.Background(), c, []int32{1, 5, 9, 200, 31, 7}); err != nil {
+				t.Fatal(err)
+			}
+			if logits[i], err = m.Forward(context.Background(), c, []int32{42}); err != nil {
+				t.Fatal(err)
+			}
+			c.Release()
+			m.Close()
+			be.Close()
+		}
+		var num, den float64
+		for i := range logits[0] {
+			d := float64(logits[0][i] - logits[1][i])
+			num += d * d
+			den += float64(logits[0][i]) * float64(logits[0][i])
+		}
+		if e := math.Sqrt(num / den); e > 1e-3 || e == 0 {
+			t.Errorf("q%d: integer vs float kernels: logits relative L2 %g (want (0, 1e-3])", bits, e)
+		}
+	}
+}

@@ -279,16 +279,20 @@ func (l *linear) rowTail(o, from int, dst []float32) []float32 {
 
 // matmul computes y = x·Wᵀ (+bias) for x [T, in] into y [T, out].
 func (b *Backend) matmul(x, y *tensor, l *linear) {
+	b.pool.parallel(l.out, 16, b.matmulBody(x, y, l))
+}
+
+// matmulBody prepares y = x·Wᵀ (+bias) and returns the function computing
+// output rows [lo, hi) (the unit of parallel work).
+func (b *Backend) matmulBody(x, y *tensor, l *linear) func(wk, lo, hi int) {
 	T := x.rows
 	if l.fast != fastNone && b.useFast {
-		b.matmulFast(x, y, l)
-		return
+		return b.matmulFastBody(x, y, l)
 	}
 	if denseSIMD() && b.useFast && l.dtype != ops.U32 {
-		b.matmulDense(x, y, l)
-		return
+		return b.matmulDenseBody(x, y, l)
 	}
-	b.pool.parallel(l.out, 4, func(wk, lo, hi int) {
+	return func(wk, lo, hi int) {
 		scratch := b.scratch[wk]
 		if cap(scratch) < l.in {
 			scratch = make([]float32, l.in)
@@ -304,15 +308,43 @@ func (b *Backend) matmul(x, y *tensor, l *linear) {
 				y.data[t*l.out+o] = dotF32(row, x.data[t*l.in:(t+1)*l.in]) + bias
 			}
 		}
+	}
+}
+
+// actLayout identifies how a linear wants its input prepared; linears with
+// one layout can share one prepared input and one parallel section.
+func (b *Backend) actLayout(l *linear) [3]int {
+	if l.fast == fastNone || !b.useFast {
+		return [3]int{}
+	}
+	return [3]int{int(l.fast), l.group, 1}
+}
+
+// matmulN computes several linears of one input in one parallel section
+// (q/k/v, gate/up): fewer fork-joins per token.
+func (b *Backend) matmulN(x *tensor, ys []*tensor, ls []*linear) {
+	bodies := make([]func(wk, lo, hi int), len(ls))
+	starts := make([]int, len(ls)+1)
+	for i, l := range ls {
+		bodies[i] = b.matmulBody(x, ys[i], l)
+		starts[i+1] = starts[i] + (l.out+15)&^15
+	}
+	b.pool.parallel(starts[len(ls)], 16, func(wk, lo, hi int) {
+		for i, l := range ls {
+			a, z := max(lo, starts[i]), min(hi, starts[i+1])
+			if a < z {
+				bodies[i](wk, a-starts[i], min(z-starts[i], l.out))
+			}
+		}
 	})
 }
 
-// matmulDense is matmul for F32/F16/BF16 weights with the SIMD kernels:
-// each weight row is read once per four tokens.
-func (b *Backend) matmulDense(x, y *tensor, l *linear) {
+// matmulDenseBody is the row-range body for F32/F16/BF16 weights with the
+// SIMD kernels: each weight row is read once per four tokens.
+func (b *Backend) matmulDenseBody(x, y *tensor, l *linear) func(wk, lo, hi int) {
 	T, in, out := x.rows, l.in, l.out
 	chunk := max(4, ((512<<10)/(4*in))&^3)
-	b.pool.parallel(out, 16, func(_, lo, hi int) {
+	return func(_, lo, hi int) {
 		var res [4]float32
 		for t0 := 0; t0 < T; t0 += chunk {
 			t1 := min(T, t0+chunk)
@@ -334,5 +366,5 @@ func (b *Backend) matmulDense(x, y *tensor, l *linear) {
 				}
 			}
 		}
-	})
+	}
 }

@@ -54,6 +54,7 @@ type decoder struct {
 	kvSpec  ops.KVSpec
 	scaleIn float32          // embedding multiplier (gemma: sqrt(hidden))
 	cols    ops.ColumnSlicer // phi3's fused projections
+	multi   ops.MultiLinear  // nil if the backend lacks it
 }
 
 func toRaw(t *safetensors.Tensor) *ops.Raw {
@@ -80,6 +81,7 @@ func loadDecoder(d *modelfile.Dir, b ops.Backend) (m *decoder, err error) {
 		}
 	}()
 	m = &decoder{b: b, cfg: c, set: set, eps: float32(c.RMSNormEps), scaleIn: 1}
+	m.multi, _ = b.(ops.MultiLinear)
 	sum := c.Summarize(set)
 	m.info = Info{Arch: c.ModelType, VocabSize: c.VocabSize, ContextLength: c.MaxPositionEmbeddings,
 		NumLayers: c.NumHiddenLayers, Hidden: c.HiddenSize, Backend: b.Name(), WeightBytes: sum.WeightBytes,
@@ -457,6 +459,10 @@ func (m *decoder) step(kv ops.KVCache, pos int, tokens []int32, wantLogits bool)
 			qkv := b.Linear(h, L.qkv)
 			nq, nkv := c.NumAttentionHeads*c.HeadDim, c.NumKeyValueHeads*c.HeadDim
 			q, k, v = m.cols.Columns(qkv, 0, nq), m.cols.Columns(qkv, nq, nq+nkv), m.cols.Columns(qkv, nq+nkv, nq+2*nkv)
+		} else if m.multi != nil {
+			var qkv [3]ops.Tensor
+			m.multi.LinearN(h, []ops.Linear{L.q, L.k, L.v}, qkv[:])
+			q, k, v = qkv[0], qkv[1], qkv[2]
 		} else {
 			q, k, v = b.Linear(h, L.q), b.Linear(h, L.k), b.Linear(h, L.v)
 		}
@@ -482,6 +488,10 @@ func (m *decoder) step(kv ops.KVCache, pos int, tokens []int32, wantLogits bool)
 			gu := b.Linear(h, L.gateUp)
 			I := c.IntermediateSize
 			gate, up = m.cols.Columns(gu, 0, I), m.cols.Columns(gu, I, 2*I)
+		} else if m.multi != nil {
+			var gu [2]ops.Tensor
+			m.multi.LinearN(h, []ops.Linear{L.gate, L.up}, gu[:])
+			gate, up = gu[0], gu[1]
 		} else {
 			gate, up = b.Linear(h, L.gate), b.Linear(h, L.up)
 		}

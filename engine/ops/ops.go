@@ -184,6 +184,13 @@ type ColumnSlicer interface {
 	Columns(x Tensor, from, to int) Tensor
 }
 
+// MultiLinear is an optional Backend capability: several linears applied
+// to one input (q/k/v, gate/up) in one call, which an eager backend runs as
+// one parallel section. out[i] = Linear(x, ws[i]); out must have len(ws).
+type MultiLinear interface {
+	LinearN(x Tensor, ws []Linear, out []Tensor)
+}
+
 // RoPE describes rotary position embeddings.
 type RoPE struct {
 	// Dims is the number of rotated features per head (= head_dim for all
