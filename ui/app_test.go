@@ -313,6 +313,20 @@ func (h *harness) checkScreenMatchesDB() {
 			h.t.Fatalf("message %d: screen %q (%s) vs DB %q (%s)", i, stored[i].content, stored[i].status, m.Content, m.Status)
 		}
 	}
+	// And the cells show the last message's words (the view follows the end).
+	if len(path) > 0 {
+		last := path[len(path)-1].Content
+		words := strings.Fields(last)
+		if len(words) > 0 {
+			w := words[len(words)-1]
+			if len([]rune(w)) > 12 {
+				w = string([]rune(w)[:12])
+			}
+			if scr := h.text(); !strings.Contains(scr, w) {
+				h.t.Fatalf("the last stored message ends with %q, not on screen:\n%s", w, scr)
+			}
+		}
+	}
 }
 
 func TestSendAndStreamReply(t *testing.T) {
@@ -418,7 +432,8 @@ func TestStopMidReply(t *testing.T) {
 	if len(path) != 4 || path[3].Status != store.StatusStopped {
 		t.Fatalf("second reply not stopped: %d messages", len(path))
 	}
-	// Ctrl-C twice quits.
+	// Ctrl-C twice quits (the stop above was long enough ago).
+	h.onUI(func() { h.app.lastCtrlC = time.Time{} })
 	h.key(tcell.KeyCtrlC)
 	h.screen.InjectKey(tcell.KeyCtrlC, 0, tcell.ModNone)
 	select {
