@@ -86,7 +86,7 @@ func (b *Backend) Attention(q, k, v ops.Tensor, cache ops.KVCache, layer, pos in
 	}
 	group := a.Heads / a.KVHeads
 	need := pos + T
-	b.pool.parallel(a.Heads*T, 1, func(wk, lo, hi int) {
+	body := func(wk, lo, hi int) {
 		scores := b.scratch[wk]
 		if cap(scores) < need {
 			scores = make([]float32, need)
@@ -124,6 +124,11 @@ func (b *Backend) Attention(q, k, v ops.Tensor, cache ops.KVCache, layer, pos in
 				axpy(e*inv, vc[(start+j)*D:(start+j+1)*D], out)
 			}
 		}
-	})
+	}
+	if work := a.Heads * T * need * D; work < 1<<16 {
+		body(0, 0, a.Heads*T) // short context: cheaper than a fork-join
+	} else {
+		b.pool.parallel(a.Heads*T, 1, body)
+	}
 	return y
 }

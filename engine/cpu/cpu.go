@@ -302,6 +302,11 @@ func (b *Backend) Gate(act ops.Act, gate, up ops.Tensor) ops.Tensor {
 		return y
 	}
 	n := len(y.data)
+	if n < 1<<15 {
+		// a decode step's gate is a few microseconds: less than a fork-join
+		gateRows(act, g.data, u.data, y.data)
+		return y
+	}
 	b.pool.parallel(n, 1024, func(_, lo, hi int) {
 		gateRows(act, g.data[lo:hi], u.data[lo:hi], y.data[lo:hi])
 	})
