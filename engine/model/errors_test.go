@@ -275,3 +275,51 @@ func TestCancelMidPrefill(t *testing.T) {
 		t.Errorf("retry after cancel differs from a fresh cache: %g", e)
 	}
 }
+
+// TestPrefillMatchesDecode uses real layer widths (Qwen2.5-0.5B's hidden
+// 896, intermediate 4864, head_dim 64): the batched prefill kernels (row
+// tiles, four-token and two-row kernels) must give the same last-token
+// logits as feeding the tokens one by one through the decode kernels.
+func TestPrefillMatchesDecode(t *testing.T) {
+	for _, bits := range []int{0, 4, 8} {
+		spec := testmodel.Qwen05B(bits)
+		spec.Layers, spec.Vocab, spec.MaxPositions = 2, 2048, 512
+		dir := t.TempDir()
+		if err := testmodel.Write(dir, spec); err != nil {
+			t.Fatal(err)
+		}
+		d, err := modelfile.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		be := cpu.New(2)
+		m, err := model.Load(d, be)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prompt := make([]int32, 37)
+		for i := range prompt {
+			prompt[i] = int32(i*131+3) % 2048
+		}
+		ctx := context.Background()
+		c1 := m.NewCache()
+		batched, err := m.Forward(ctx, c1, prompt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2 := m.NewCache()
+		var single []float32
+		for _, tok := range prompt {
+			if single, err = m.Forward(ctx, c2, []int32{tok}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if e := relL2(batched, single); e > 1e-5 {
+			t.Errorf("bits=%d: prefill vs token-by-token logits relative L2 %g", bits, e)
+		}
+		c1.Release()
+		c2.Release()
+		m.Close()
+		be.Close()
+	}
+}
