@@ -16,6 +16,7 @@ import (
 	"github.com/impetus-llm/impetus/engine/registry"
 	"github.com/impetus-llm/impetus/engine/testmodel"
 	"github.com/impetus-llm/impetus/store"
+	"github.com/impetus-llm/impetus/ui/markdown"
 )
 
 var (
@@ -933,5 +934,41 @@ func TestThemes(t *testing.T) {
 	os.WriteFile(bad, []byte(`accent = "notacolour"`), 0o644)
 	if _, err := LoadTheme(bad); err == nil || !strings.Contains(err.Error(), "accent") {
 		t.Fatalf("bad colour: %v", err)
+	}
+}
+
+func TestStableCut(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want string // the head
+	}{
+		{"para one\n\npara two", "para one\n\n"},
+		{"a\n\n```go\nx\n\ny\n", "a\n\n"},
+		{"a\n\n```go\nx\n\ny\n```\n\nz", "a\n\n```go\nx\n\ny\n```\n\n"},
+		{"no break yet", ""},
+	} {
+		if got := c.in[:stableCut(c.in)]; got != c.want {
+			t.Errorf("stableCut(%q) head %q, want %q", c.in, got, c.want)
+		}
+	}
+	// Streaming layout equals the full layout once the reply is complete.
+	th, _ := LoadTheme("dark")
+	src := strings.Repeat("Some **text** here.\n\n```go\nfunc x() {}\n```\n\n- a\n- b\n\n", 40)
+	e := &entry{role: store.RoleAssistant, streaming: true}
+	var a []markdown.Line
+	for i := 0; i <= len(src); i += 37 { // as it streams in
+		e.content = src[:i]
+		a = e.streamBody(70, &th.Markdown)
+	}
+	e.content = src
+	a = e.streamBody(70, &th.Markdown)
+	b := markdown.Render(src, 70, &th.Markdown)
+	if len(a) != len(b) {
+		t.Fatalf("incremental layout has %d lines, full %d", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].String() != b[i].String() {
+			t.Fatalf("line %d: %q vs %q", i, a[i].String(), b[i].String())
+		}
 	}
 }

@@ -56,7 +56,9 @@ func benchTranscript(b *testing.B) (*Transcript, tcell.SimulationScreen) {
 // transcript every `every` tokens, and reports the tokens per second the
 // transcript absorbs. The reply restarts every 800 tokens so that long runs
 // measure the same work.
-func benchStream(b *testing.B, every int) {
+func benchStream(b *testing.B, every int) { benchStreamN(b, every, 800) }
+
+func benchStreamN(b *testing.B, every, restart int) {
 	tr, scr := benchTranscript(b)
 	toks := replyTokens()
 	var sb strings.Builder
@@ -66,7 +68,7 @@ func benchStream(b *testing.B, every int) {
 	for i := 0; i < b.N; i++ {
 		sb.WriteString(toks[n%len(toks)])
 		n++
-		if n == 800 {
+		if n == restart {
 			sb.Reset()
 			n = 0
 		}
@@ -87,6 +89,11 @@ func BenchmarkStreamRender(b *testing.B) { benchStream(b, 33) }
 // BenchmarkStreamRenderEveryToken is the reference without coalescing: a
 // full layout and draw per token.
 func BenchmarkStreamRenderEveryToken(b *testing.B) { benchStream(b, 1) }
+
+// BenchmarkStreamRenderLong streams one 8000-token reply (~45 KB of
+// Markdown) at 30 frames/s: the finished blocks are laid out once, so a
+// frame costs the same late in the reply as early.
+func BenchmarkStreamRenderLong(b *testing.B) { benchStreamN(b, 33, 8000) }
 
 var (
 	bigDBOnce sync.Once

@@ -34,6 +34,70 @@ type entry struct {
 	lines []markdown.Line
 	width int
 	dirty bool
+	// A streaming reply's finished blocks (text before its last paragraph
+	// break outside code) are laid out once; only the tail is redone per frame.
+	headLen   int
+	headWidth int
+	headLines []markdown.Line
+}
+
+// streamBody lays out a growing reply: the cached head plus the tail.
+func (e *entry) streamBody(width int, st *markdown.Styles) []markdown.Line {
+	cut := stableCut(e.content)
+	if cut == 0 {
+		return markdown.Render(e.content, width, st)
+	}
+	switch {
+	case e.headWidth != width || cut < e.headLen:
+		e.headLines = markdown.Render(e.content[:cut], width, st)
+	case cut > e.headLen:
+		// Lay out only the blocks finished since the last cut.
+		more := markdown.Render(e.content[e.headLen:cut], width, st)
+		if len(e.headLines) > 0 && len(more) > 0 {
+			e.headLines = append(e.headLines, nil)
+		}
+		e.headLines = append(e.headLines, more...)
+	}
+	e.headLen, e.headWidth = cut, width
+	tail := markdown.Render(e.content[cut:], width, st)
+	if len(tail) == 0 || (len(tail) == 1 && len(tail[0]) == 0) {
+		return e.headLines
+	}
+	out := make([]markdown.Line, 0, len(e.headLines)+1+len(tail))
+	out = append(out, e.headLines...)
+	out = append(out, nil)
+	return append(out, tail...)
+}
+
+// stableCut is the offset just after the last blank line of s that is
+// outside a fenced code block: Markdown before it does not change as text
+// is appended (up to list numbering, which continues from its start).
+func stableCut(s string) int {
+	cut, inFence, fence := 0, false, ""
+	pos := 0
+	prevBlank := false
+	for pos < len(s) {
+		end := strings.IndexByte(s[pos:], '\n')
+		if end < 0 {
+			break // the last line is still being written
+		}
+		line := s[pos : pos+end]
+		next := pos + end + 1
+		trimmed := strings.TrimLeft(line, " ")
+		switch {
+		case !inFence && (strings.HasPrefix(trimmed, "```") || strings.HasPrefix(trimmed, "~~~")):
+			inFence, fence = true, trimmed[:3]
+		case inFence && strings.HasPrefix(trimmed, fence):
+			inFence = false
+		case !inFence && strings.TrimSpace(line) == "":
+			if !prevBlank {
+				cut = next
+			}
+		}
+		prevBlank = !inFence && strings.TrimSpace(line) == ""
+		pos = next
+	}
+	return cut
 }
 
 // Transcript draws the active branch of a conversation. It lays out each
@@ -197,7 +261,9 @@ func (t *Transcript) layout(e *entry, width int, selected bool) []markdown.Line 
 	var body []markdown.Line
 	switch {
 	case e.role == store.RoleAssistant && !e.notice:
-		if e.content != "" {
+		if e.streaming && len(e.content) > 1024 {
+			body = e.streamBody(inner, &th.Markdown)
+		} else if e.content != "" {
 			body = markdown.Render(e.content, inner, &th.Markdown)
 		} else if e.streaming {
 			body = []markdown.Line{{{Text: "…", Style: th.Style(th.Dim)}}}
