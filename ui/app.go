@@ -111,6 +111,7 @@ type App struct {
 	stopped     atomic.Bool
 	genFlag     atomic.Bool  // generating, for the ticker
 	pending     atomic.Int32 // database loads under way (tests wait for 0)
+	panicErr    atomic.Pointer[error]
 	curScreen   tcell.Screen
 
 	// Shared with the generation and loading goroutines.
@@ -254,6 +255,9 @@ func (a *App) Run() (err error) {
 	go a.ticker()
 	err = a.tv.Run()
 	a.stopped.Store(true)
+	if p := a.panicErr.Load(); p != nil && err == nil {
+		err = *p
+	}
 	a.cancel()
 	// Let a reply being generated end as "stopped" in the store.
 	done := make(chan struct{})
@@ -322,7 +326,9 @@ func (a *App) goDB(f func(ctx context.Context) func()) {
 // with the terminal restored.
 func (a *App) recoverGoroutine() {
 	if r := recover(); r != nil {
-		a.log.Error("ui: internal error", "panic", r, "stack", string(debug.Stack()))
+		err := fmt.Errorf("ui: internal error: %v\n%s", r, debug.Stack())
+		a.log.Error(err.Error())
+		a.panicErr.CompareAndSwap(nil, &err)
 		a.tv.Stop()
 	}
 }

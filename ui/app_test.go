@@ -972,3 +972,21 @@ func TestStableCut(t *testing.T) {
 		}
 	}
 }
+
+// A panic in a background task ends the chat with an error instead of
+// leaving the terminal in raw mode.
+func TestPanicEndsCleanly(t *testing.T) {
+	h := newHarness(t, harnessOpts{noModel: true})
+	h.onUI(func() {
+		h.app.goDB(func(context.Context) func() { panic("boom") })
+	})
+	select {
+	case err := <-h.done:
+		h.done <- nil
+		if err == nil || !strings.Contains(err.Error(), "boom") {
+			t.Fatalf("Run returned %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the app kept running after a panic")
+	}
+}

@@ -184,10 +184,10 @@ func statsText(m *store.Message) string {
 		parts = append(parts, fmt.Sprintf("TTFT %s", fmtMs(*m.TTFTMs)))
 	}
 	if m.TokensPerSec != nil && *m.TokensPerSec > 0 {
-		parts = append(parts, fmt.Sprintf("%.1f tok/s", *m.TokensPerSec))
+		parts = append(parts, fmt.Sprintf("%.0f tok/s", *m.TokensPerSec))
 	}
 	if m.CompletionTokens != nil {
-		parts = append(parts, fmt.Sprintf("%d tokens", *m.CompletionTokens))
+		parts = append(parts, fmt.Sprintf("%d tok", *m.CompletionTokens))
 	}
 	return strings.Join(parts, " · ")
 }
