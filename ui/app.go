@@ -121,6 +121,7 @@ type App struct {
 	streamToks   int
 	streamStart  time.Time
 	firstTok     time.Time
+	prefill      float64 // prompt processing progress of a long prompt
 	loadingModel bool
 	loadStage    string
 	loadFrac     float64

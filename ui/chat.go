@@ -375,6 +375,7 @@ func (a *App) startTurn(turn session.Turn) {
 	a.streamText.Reset()
 	a.streamDirty, a.streamToks = false, 0
 	a.streamStart, a.firstTok = time.Now(), time.Time{}
+	a.prefill = 0
 	a.mu.Unlock()
 	a.bg.Add(1)
 	go func() {
@@ -428,6 +429,12 @@ func (a *App) onEvent(ev engine.Event) {
 		a.mu.Lock()
 		a.streamStart = time.Now()
 		a.status.setPrompt(ev.PromptTokens)
+		a.mu.Unlock()
+	case engine.EventPrefill:
+		a.mu.Lock()
+		if ev.PrefillTotal > 0 {
+			a.prefill = float64(ev.PrefillDone) / float64(ev.PrefillTotal)
+		}
 		a.mu.Unlock()
 	case engine.EventToken:
 		a.mu.Lock()

@@ -58,6 +58,7 @@ func (s *StatusBar) Draw(screen tcell.Screen) {
 	flash, flashErr := a.flashText, a.flashErr
 	toks, start, first := a.streamToks, a.streamStart, a.firstTok
 	prompt := s.promptTok
+	prefill := a.prefill
 	a.loadDirty = false
 	a.mu.Unlock()
 
@@ -105,6 +106,8 @@ func (s *StatusBar) Draw(screen tcell.Screen) {
 				tps = float64(toks-1) / el
 			}
 			right = append(right, markdown.Span{Text: fmt.Sprintf("│ TTFT %s │ %.1f tok/s ", fmtMs(float64(first.Sub(start).Microseconds())/1000), tps), Style: base})
+		} else if prefill > 0 {
+			right = append(right, markdown.Span{Text: fmt.Sprintf("│ reading the prompt %3.0f%% ", prefill*100), Style: dim})
 		} else {
 			right = append(right, markdown.Span{Text: "│ thinking… ", Style: dim})
 		}
