@@ -7,24 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
+
 	"github.com/impetus-llm/impetus/engine/registry"
 )
 
-// sharedModelsDir is ../shared/testdata/models beside the repository.
-func sharedModelsDir(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "shared", "testdata", "models"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test models absent (%s): %v", p, err)
-	}
-	return p
-}
-
 func TestModelsCommand(t *testing.T) {
-	shared := sharedModelsDir(t)
+	shared := sharedtestdata.Dir(t, "models")
 	models := t.TempDir()
 	// The shared models, linked into a models dir, plus one broken entry.
 	for _, name := range []string{"tiny-llama-bf16", "tiny-qwen2-f32-q4"} {

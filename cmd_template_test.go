@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
 )
 
 func runTemplateCmd(t *testing.T, stdin string, args ...string) (int, string, string) {
@@ -20,23 +22,11 @@ func runTemplateCmd(t *testing.T, stdin string, args ...string) (int, string, st
 	return code, out.String(), errb.String()
 }
 
-func sharedTestdata(t *testing.T) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "shared", "testdata"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(p, "chat_templates")); err != nil {
-		t.Skipf("shared test data absent (%s): %v", p, err)
-	}
-	return p
-}
-
 // TestTemplateCommandReference renders every reference scenario of
 // ../shared/testdata/chat_templates with `impetus template` on a directory
 // holding only tokenizer_config.json, and compares the bytes.
 func TestTemplateCommandReference(t *testing.T) {
-	td := sharedTestdata(t)
+	td := sharedtestdata.Dir(t)
 	for _, name := range []string{"llama3", "qwen3", "gemma3"} {
 		t.Run(name, func(t *testing.T) {
 			only := t.TempDir()
@@ -78,7 +68,7 @@ func TestTemplateCommandReference(t *testing.T) {
 }
 
 func TestTemplateCommandErrors(t *testing.T) {
-	td := sharedTestdata(t)
+	td := sharedtestdata.Dir(t)
 	gemma := filepath.Join(td, "tokenizers", "gemma3")
 	// gemma3's template raises when roles do not alternate.
 	code, out, stderr := runTemplateCmd(t, `{"messages":[{"role":"user","content":"a"},{"role":"user","content":"b"}]}`, "-m", gemma)
@@ -115,7 +105,7 @@ func TestTemplateCommandErrors(t *testing.T) {
 // TestTemplateCommandOrderAndExtras checks that tool key order survives and
 // extra variables reach the template.
 func TestTemplateCommandOrderAndExtras(t *testing.T) {
-	td := sharedTestdata(t)
+	td := sharedtestdata.Dir(t)
 	qwen := filepath.Join(td, "tokenizers", "qwen3")
 	in := `{"messages":[{"role":"user","content":"hi"}],"tools":[{"zeta":1,"alpha":{"y":[1,2.5],"x":"é"}}],"add_generation_prompt":true,"enable_thinking":false}`
 	code, out, stderr := runTemplateCmd(t, in, "-m", qwen)

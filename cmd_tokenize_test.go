@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
 )
 
 // runTokenize runs impetus in-process with the given stdin.
@@ -20,18 +22,6 @@ func runTokenize(t *testing.T, stdin string, args ...string) (int, string, strin
 	var out, errb bytes.Buffer
 	code := run(args, strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
-}
-
-func sharedTokenizerDir(t *testing.T, name string) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "shared", "testdata", "tokenizers", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(p, "tokenizer.json")); err != nil {
-		t.Skipf("shared test tokenizers absent (%s): %v", p, err)
-	}
-	return p
 }
 
 type tokenizeCase struct {
@@ -46,7 +36,7 @@ type tokenizeCase struct {
 func TestTokenizeCommandCases(t *testing.T) {
 	for _, name := range []string{"llama2", "llama3", "qwen3", "gemma3"} {
 		t.Run(name, func(t *testing.T) {
-			dir := sharedTokenizerDir(t, name)
+			dir := sharedtestdata.Dir(t, "tokenizers", name)
 			// A directory holding only the tokenizer files is enough.
 			only := t.TempDir()
 			for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
@@ -106,7 +96,7 @@ func TestTokenizeCommandCases(t *testing.T) {
 }
 
 func TestTokenizeCommandErrors(t *testing.T) {
-	dir := sharedTokenizerDir(t, "llama2")
+	dir := sharedtestdata.Dir(t, "tokenizers", "llama2")
 	for _, tc := range []struct {
 		args []string
 		want string

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
+
 	"github.com/impetus-llm/impetus/engine/cpu"
 	"github.com/impetus-llm/impetus/engine/model"
 	"github.com/impetus-llm/impetus/engine/modelfile"
@@ -81,7 +83,7 @@ func BenchmarkTinyBareForward(b *testing.B)    { benchBare(b, tinyModel(b), 16) 
 // qwenDir writes the Qwen2.5-0.5B-shaped 4-bit model once (kept in the temp
 // dir between runs: it is deterministic).
 func qwenDir(b *testing.B) string {
-	testdataDir(b)
+	sharedtestdata.Dir(b)
 	dir := filepath.Join(os.TempDir(), "impetus-bench-qwen2.5-0.5b-q4")
 	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err == nil {
 		return dir

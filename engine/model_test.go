@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
+
 	"github.com/impetus-llm/impetus/engine/safetensors"
 	"github.com/impetus-llm/impetus/engine/testmodel"
 )
@@ -20,30 +22,6 @@ import (
 // These tests run the engine on real model directories: the shared
 // reference models (independent float32 implementation) and random-weight
 // models written by engine/testmodel with the real llama2 tokenizer.
-
-// testdataDir finds ../shared/testdata above the module root.
-func testdataDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod found above the test directory")
-		}
-		dir = parent
-	}
-	td := filepath.Join(dir, "..", "shared", "testdata")
-	if _, err := os.Stat(filepath.Join(td, "models")); err != nil {
-		t.Skipf("shared test data not found at %s (it holds the reference models)", td)
-	}
-	return td
-}
 
 // chatTemplate is a Llama-2 style template for the llama2 tokenizer (which
 // ships without one).
@@ -59,7 +37,7 @@ var (
 // llama2 tokenizer and a chat template.
 func tinyModel(t testing.TB) string {
 	t.Helper()
-	testdataDir(t)
+	sharedtestdata.Dir(t)
 	tinyOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "impetus-engine-tiny-")
 		if err != nil {
@@ -104,7 +82,7 @@ func newRealEngine(t testing.TB, ref string, opts Options) *Engine {
 }
 
 func TestReferenceModelsGreedy(t *testing.T) {
-	td := testdataDir(t)
+	td := sharedtestdata.Dir(t)
 	for _, name := range []string{"tiny-llama-bf16", "tiny-qwen2-f32-q4", "tiny-qwen3-f16-q8", "tiny-llama3rope-f32"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(td, "models", name)
@@ -393,7 +371,7 @@ func TestNaNWeightsAreAnError(t *testing.T) {
 }
 
 func TestRealLoadProgressAndSwap(t *testing.T) {
-	td := testdataDir(t)
+	td := sharedtestdata.Dir(t)
 	dir := tinyModel(t)
 	e, err := New(Options{Threads: 1})
 	if err != nil {
@@ -428,7 +406,7 @@ func TestRealLoadProgressAndSwap(t *testing.T) {
 // template: <|im_end|> (a tokenizer special, not in config.json) ends a
 // generation, and template variables reach the template.
 func TestQwenTokenizerSpecialsStop(t *testing.T) {
-	td := testdataDir(t)
+	td := sharedtestdata.Dir(t)
 	dir := t.TempDir()
 	spec := testmodel.Tiny("qwen3", "f32", 0)
 	spec.Vocab = 151936

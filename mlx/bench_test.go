@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
+
 	"github.com/impetus-llm/impetus/engine/cpu"
 	"github.com/impetus-llm/impetus/engine/ops"
 	"github.com/impetus-llm/impetus/engine/testmodel"
@@ -17,7 +19,7 @@ import (
 // of the Qwen2.5-0.5B shape.
 func benchModel(b *testing.B, bits int) string {
 	b.Helper()
-	testdataDir(b)
+	sharedtestdata.Dir(b)
 	dir := filepath.Join(os.TempDir(), fmt.Sprintf("impetus-mlx-bench-qwen05b-q%d", bits))
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
 		return dir
@@ -104,7 +106,7 @@ func BenchmarkDecode(b *testing.B) {
 // recording ops, building the graph through cgo, evaluation bookkeeping.
 func BenchmarkStepOverhead(b *testing.B) {
 	needLib(b)
-	testdataDir(b)
+	sharedtestdata.Dir(b)
 	spec := testmodel.Qwen05B(4)
 	spec.Hidden, spec.Intermediate, spec.HeadDim, spec.Vocab = 448, 512, 32, 32000
 	dir := b.TempDir()

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
+
 	"github.com/impetus-llm/impetus/engine/cpu"
 	"github.com/impetus-llm/impetus/engine/model"
 	"github.com/impetus-llm/impetus/engine/modelfile"
@@ -21,30 +23,6 @@ import (
 // architecture and dtype, and against the shared reference models.
 
 var testPrompt = []int32{1, 450, 4996, 17354, 1701, 432, 10, 29871, 13}
-
-// testdataDir finds ../shared/testdata above the module root, or skips.
-func testdataDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	td := filepath.Join(dir, "..", "shared", "testdata")
-	if _, err := os.Stat(filepath.Join(td, "models")); err != nil {
-		t.Skipf("shared test data absent (%s), skipping: %v", td, err)
-	}
-	return td
-}
 
 func loadModel(t testing.TB, dir string, b ops.Backend) model.Model {
 	t.Helper()
@@ -124,7 +102,7 @@ var modelCases = []modelCase{
 
 func TestModelsMatchCPU(t *testing.T) {
 	needLib(t)
-	testdataDir(t) // the tokenizer testmodel copies
+	sharedtestdata.Dir(t) // the tokenizer testmodel copies
 	for _, arch := range testmodel.Archs {
 		for _, mc := range modelCases {
 			t.Run(arch+"/"+mc.name, func(t *testing.T) {
@@ -171,7 +149,7 @@ func TestModelsMatchCPU(t *testing.T) {
 // the exactness checks above compute in float32.
 func TestModelsNativeDType(t *testing.T) {
 	needLib(t)
-	testdataDir(t)
+	sharedtestdata.Dir(t)
 	for _, mc := range []modelCase{{"bf16", "bf16", 0, 0}, {"q4g64-bf16", "bf16", 4, 64}, {"q8g64-f16", "f16", 8, 64}} {
 		for _, arch := range []string{"llama", "qwen3", "gemma2"} {
 			t.Run(arch+"/"+mc.name, func(t *testing.T) {
@@ -208,7 +186,7 @@ func TestModelsNativeDType(t *testing.T) {
 // The shared reference models (checked against Apple MLX's own kernels).
 func TestReferenceModels(t *testing.T) {
 	needLib(t)
-	td := testdataDir(t)
+	td := sharedtestdata.Dir(t)
 	for _, name := range []string{"tiny-llama-bf16", "tiny-llama3rope-f32", "tiny-qwen2-f32-q4", "tiny-qwen3-f16-q8"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(td, "models", name)
@@ -250,7 +228,7 @@ func TestReferenceModels(t *testing.T) {
 // apart from the KV cache; releasing the cache returns it to the start.
 func TestNoLeakOver1000Tokens(t *testing.T) {
 	needLib(t)
-	testdataDir(t)
+	sharedtestdata.Dir(t)
 	spec := testmodel.Tiny("qwen2", "bf16", 4)
 	spec.MaxPositions = 2048
 	dir := t.TempDir()
@@ -310,7 +288,7 @@ func TestNoLeakOver1000Tokens(t *testing.T) {
 // first ones end in Sync (scheduled asynchronously), the last in Logits.
 func TestChunkedPrefillMatchesCPU(t *testing.T) {
 	needLib(t)
-	testdataDir(t)
+	sharedtestdata.Dir(t)
 	for _, arch := range []string{"qwen2", "gemma2", "mistral"} {
 		t.Run(arch, func(t *testing.T) {
 			spec := testmodel.Tiny(arch, "bf16", 4)

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
 )
 
 // longConversation is a system prompt, one tool and turns user/assistant
@@ -38,7 +40,7 @@ func longConversation(turns int) []byte {
 //
 //	go test -run '^$' -bench RenderLong -benchmem ./engine/chattmpl/
 func BenchmarkRenderLongConversation(b *testing.B) {
-	td := testdataDir(b)
+	td := sharedtestdata.Dir(b)
 	input := longConversation(200)
 	for _, model := range referenceModels {
 		tmpl, err := Load(filepath.Join(td, "tokenizers", model))
@@ -103,7 +105,7 @@ func withTokens(in []byte, t *Template) []byte {
 
 // BenchmarkParse parses qwen3's template (the largest of the shared ones).
 func BenchmarkParse(b *testing.B) {
-	td := testdataDir(b)
+	td := sharedtestdata.Dir(b)
 	tmpl, err := Load(filepath.Join(td, "tokenizers", "qwen3"))
 	if err != nil {
 		b.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
 )
 
 // TestCrossCheckHFJinja renders every construct case and every reference
@@ -162,7 +164,7 @@ func extraTemplateCases(t *testing.T) []templateCase {
 	if len(files) == 0 {
 		t.Fatalf("no *.jinja files in IMPETUS_CHAT_TEMPLATES=%s", dir)
 	}
-	td := testdataDir(t)
+	td := sharedtestdata.Dir(t)
 	data, err := os.ReadFile(filepath.Join(td, "chat_templates", "scenarios.json"))
 	if err != nil {
 		t.Fatal(err)

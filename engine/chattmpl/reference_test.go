@@ -6,32 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-// testdataDir finds ../shared/testdata beside the repository root (the
-// directory holding go.mod), or skips the test.
-func testdataDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no go.mod above the test directory; cannot locate ../shared/testdata")
-		}
-		dir = parent
-	}
-	td := filepath.Join(dir, "..", "shared", "testdata")
-	if _, err := os.Stat(td); err != nil {
-		t.Skipf("shared test data not found at %s", td)
-	}
-	return td
-}
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
+)
 
 type referenceCase struct {
 	Name     string          `json:"name"`
@@ -103,7 +80,7 @@ func inputFromVars(t testing.TB, vars json.RawMessage, bos, eos string) Input {
 }
 
 func TestReferenceRenderings(t *testing.T) {
-	td := testdataDir(t)
+	td := sharedtestdata.Dir(t)
 	for _, model := range referenceModels {
 		t.Run(model, func(t *testing.T) {
 			tmpl, err := Load(filepath.Join(td, "tokenizers", model))

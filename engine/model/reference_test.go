@@ -9,34 +9,12 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
+
 	"github.com/impetus-llm/impetus/engine/cpu"
 	"github.com/impetus-llm/impetus/engine/model"
 	"github.com/impetus-llm/impetus/engine/modelfile"
 )
-
-// testdataDir finds ../shared/testdata relative to the module root.
-func testdataDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	td := filepath.Join(dir, "..", "shared", "testdata")
-	if _, err := os.Stat(filepath.Join(td, "models")); err != nil {
-		t.Skipf("shared test data absent (%s): %v", td, err)
-	}
-	return td
-}
 
 type reference struct {
 	LogitsLast   []float32 `json:"logits_last"`
@@ -72,7 +50,7 @@ func relL2(got, want []float32) float64 {
 // prompt position (relative L2 < 1e-4) and 32 greedy tokens, with the SIMD
 // kernels on and off, on 1 and 2 threads.
 func TestReferenceModels(t *testing.T) {
-	td := testdataDir(t)
+	td := sharedtestdata.Dir(t)
 	names := []string{"tiny-llama-bf16", "tiny-llama3rope-f32", "tiny-qwen2-f32-q4", "tiny-qwen3-f16-q8"}
 	for _, name := range names {
 		for _, simd := range []bool{true, false} {

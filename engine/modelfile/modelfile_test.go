@@ -8,33 +8,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
+
 	"github.com/impetus-llm/impetus/engine/safetensors"
 )
 
-func sharedModels(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "testdata", "models")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test models absent (%s): %v", p, err)
-	}
-	return p
-}
-
 func TestSharedModels(t *testing.T) {
-	root := sharedModels(t)
+	root := sharedtestdata.Dir(t, "models")
 	want := map[string]struct {
 		arch, quant, dtype string
 		bias               bool

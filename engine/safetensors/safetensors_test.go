@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
 )
 
 func f32bytes(v ...float32) []byte {
@@ -273,7 +275,7 @@ func TestOpenDirSharded(t *testing.T) {
 }
 
 func TestSharedTestModels(t *testing.T) {
-	root := sharedModels(t)
+	root := sharedtestdata.Dir(t, "models")
 	ents, err := os.ReadDir(root)
 	if err != nil {
 		t.Fatal(err)
@@ -297,26 +299,4 @@ func TestSharedTestModels(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no models in", root)
 	}
-}
-
-func sharedModels(t testing.TB) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "testdata", "models")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared test models absent (%s): %v", p, err)
-	}
-	return p
 }

@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
+
 	"github.com/impetus-llm/impetus/engine/safetensors"
 )
 
@@ -267,21 +269,11 @@ func copyTokenizer(dir, from string) error {
 // DefaultTokenizerDir finds ../shared/testdata/tokenizers/llama2 above the
 // directory holding go.mod (searched upwards from the working directory).
 func DefaultTokenizerDir() (string, error) {
-	dir, err := os.Getwd()
+	td, err := sharedtestdata.Find()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("testmodel: %w (set Spec.TokenizerDir)", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("testmodel: no go.mod above the working directory; set Spec.TokenizerDir")
-		}
-		dir = parent
-	}
-	td := filepath.Join(dir, "..", "shared", "testdata", "tokenizers", "llama2")
+	td = filepath.Join(td, "tokenizers", "llama2")
 	if _, err := os.Stat(filepath.Join(td, "tokenizer.json")); err != nil {
 		return "", fmt.Errorf("testmodel: tokenizer not found at %s (set Spec.TokenizerDir): %w", td, err)
 	}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
 )
 
 var benchWords = strings.Fields(`the of and to a in is that it was for on are as with his they at be this
@@ -58,7 +60,7 @@ func englishText(n int) string {
 }
 
 func benchmarkEncode(b *testing.B, name string, cached bool) {
-	dir := filepath.Join(testdataDir(b), "tokenizers", name)
+	dir := filepath.Join(sharedtestdata.Dir(b), "tokenizers", name)
 	tk, err := Load(dir) // a fresh instance: the cache starts empty
 	if err != nil {
 		b.Fatal(err)
@@ -117,7 +119,7 @@ func BenchmarkDecode(b *testing.B) {
 func BenchmarkLoad(b *testing.B) {
 	for _, name := range tokenizerNames {
 		b.Run(name, func(b *testing.B) {
-			dir := filepath.Join(testdataDir(b), "tokenizers", name)
+			dir := filepath.Join(sharedtestdata.Dir(b), "tokenizers", name)
 			for i := 0; i < b.N; i++ {
 				if _, err := Load(dir); err != nil {
 					b.Fatal(err)

@@ -8,32 +8,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
-)
 
-// testdataDir is ../shared/testdata relative to the repository root (the
-// directory holding go.mod); tests skip when it is absent.
-func testdataDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("go.mod not found above the test directory")
-		}
-		dir = parent
-	}
-	td := filepath.Join(dir, "..", "shared", "testdata")
-	if _, err := os.Stat(td); err != nil {
-		t.Skipf("shared test data absent (%s): %v", td, err)
-	}
-	return td
-}
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
+)
 
 var tokenizerNames = []string{"llama2", "llama3", "qwen3", "gemma3"}
 
@@ -42,7 +19,7 @@ var loaded sync.Map
 
 func loadNamed(t testing.TB, name string) *Tokenizer {
 	t.Helper()
-	dir := filepath.Join(testdataDir(t), "tokenizers", name)
+	dir := filepath.Join(sharedtestdata.Dir(t), "tokenizers", name)
 	if v, ok := loaded.Load(dir); ok {
 		return v.(*Tokenizer)
 	}
@@ -63,7 +40,7 @@ type tokCase struct {
 
 func readCases(t testing.TB, name string) []tokCase {
 	t.Helper()
-	path := filepath.Join(testdataDir(t), "tokenizers", name, "cases.jsonl")
+	path := filepath.Join(sharedtestdata.Dir(t), "tokenizers", name, "cases.jsonl")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)

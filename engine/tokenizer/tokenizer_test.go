@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
 )
 
 func mustParse(t *testing.T, tokJSON string, cfgJSON string) *Tokenizer {
@@ -188,7 +190,7 @@ func TestLoadErrors(t *testing.T) {
 // fast reader must match (llama2: "a b" merges; qwen3: ["a", "b"] pairs).
 func TestSlowReaderAgrees(t *testing.T) {
 	for _, name := range []string{"llama2", "qwen3"} {
-		dir := filepath.Join(testdataDir(t), "tokenizers", name)
+		dir := filepath.Join(sharedtestdata.Dir(t), "tokenizers", name)
 		data, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
 		if err != nil {
 			t.Fatal(err)
@@ -262,7 +264,7 @@ func TestStreamEmitsEarly(t *testing.T) {
 // goroutines; run with -race.
 func TestConcurrentEncode(t *testing.T) {
 	want := loadNamed(t, "llama2").Encode(englishText(4000), true)
-	tk, err := Load(filepath.Join(testdataDir(t), "tokenizers", "llama2")) // empty cache
+	tk, err := Load(filepath.Join(sharedtestdata.Dir(t), "tokenizers", "llama2")) // empty cache
 	if err != nil {
 		t.Fatal(err)
 	}
