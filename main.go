@@ -137,7 +137,11 @@ and exports of everything you said. With no subcommand it opens the chat.`,
 		}
 		root.AddCommand(notAvailable(name, plannedCommands[name]))
 	}
-	// With no subcommand, impetus opens the chat.
+	// With no subcommand, impetus opens the chat, so `impetus -m MODEL`
+	// takes the chat's flags (they share the chat command's variables).
+	if chat, _, err := root.Find([]string{"chat"}); err == nil && chat != root {
+		root.Flags().AddFlagSet(chat.LocalFlags())
+	}
 	root.RunE = func(cmd *cobra.Command, args []string) error {
 		chat, _, err := cmd.Find([]string{"chat"})
 		if err != nil || chat == cmd {

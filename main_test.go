@@ -82,3 +82,12 @@ func TestUnknownConfigKeyWarnsAndRuns(t *testing.T) {
 		t.Fatalf("code %d stdout %q stderr %q", code, out, errOut)
 	}
 }
+
+func TestRootTakesTheChatFlags(t *testing.T) {
+	root := newRootCommand(&app{})
+	for _, name := range []string{"model", "backend"} {
+		if root.Flags().Lookup(name) == nil {
+			t.Errorf("`impetus --%s` is not accepted (the chat's flag)", name)
+		}
+	}
+}
