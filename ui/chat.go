@@ -343,6 +343,8 @@ func (a *App) startTurn(turn session.Turn) {
 	set := a.settings()
 	turn.Sampling = set.sampling()
 	turn.MaxTokens = set.MaxTokens
+	// A chat reply may use whatever room the context has left.
+	turn.ClampMaxTokens = true
 	turn.Model = a.modelRef
 	conv := a.conv
 	var newConv *store.NewConversation
@@ -397,19 +399,6 @@ func (a *App) startTurn(turn session.Turn) {
 			})
 		}
 		reply, err := a.runner.Run(ctx, turn, a.onEvent)
-		var cle *engine.ContextLengthError
-		if errors.As(err, &cle) && cle.MaxTokens > 0 && cle.ContextLength > cle.PromptTokens+1 {
-			// The configured max_tokens does not fit what is left of the
-			// context: answer the stored message with the room there is.
-			retry := session.Turn{ConversationID: turn.ConversationID, Model: turn.Model, Sampling: turn.Sampling,
-				MaxTokens: cle.ContextLength - cle.PromptTokens}
-			if reply != nil && reply.UserMessageID != "" {
-				retry.ParentID = reply.UserMessageID
-			} else {
-				retry.ParentID = turn.ParentID
-			}
-			reply, err = a.runner.Run(ctx, retry, a.onEvent)
-		}
 		a.queue(func() { a.endTurn(reply, err) })
 	}()
 }
