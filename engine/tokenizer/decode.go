@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -184,23 +183,8 @@ func (l *loader) decoder(field string, m json.RawMessage) (decoderStep, error) {
 	}
 	switch typ {
 	case "Sequence":
-		var v struct {
-			Decoders []json.RawMessage `json:"decoders"`
-		}
-		if err := l.decode(field, m, &v); err != nil {
-			return nil, err
-		}
-		var q seqDecoder
-		for i, sub := range v.Decoders {
-			d, err := l.decoder(fmt.Sprintf("%s.decoders[%d]", field, i), sub)
-			if err != nil {
-				return nil, err
-			}
-			if d != nil {
-				q = append(q, d)
-			}
-		}
-		return q, nil
+		steps, err := sequence(l, field, "decoders", m, l.decoder)
+		return seqDecoder(steps), err
 	case "ByteLevel":
 		return byteLevelDecoder{}, nil
 	case "Metaspace":

@@ -238,6 +238,32 @@ func (l *loader) componentType(field string, m json.RawMessage) (string, error) 
 }
 
 // decode unmarshals a component into v, naming the field on error.
+// sequence reads a "Sequence" component: the list under key, each element
+// built by one (null elements are dropped), fields named for errors.
+func sequence[T any](l *loader, field, key string, m json.RawMessage, one func(string, json.RawMessage) (T, error)) ([]T, error) {
+	var v map[string]json.RawMessage
+	if err := l.decode(field, m, &v); err != nil {
+		return nil, err
+	}
+	var subs []json.RawMessage
+	if raw, ok := v[key]; ok && !isNull(raw) {
+		if err := l.decode(field+"."+key, raw, &subs); err != nil {
+			return nil, err
+		}
+	}
+	var out []T
+	for i, sub := range subs {
+		step, err := one(fmt.Sprintf("%s.%s[%d]", field, key, i), sub)
+		if err != nil {
+			return nil, err
+		}
+		if any(step) != nil {
+			out = append(out, step)
+		}
+	}
+	return out, nil
+}
+
 func (l *loader) decode(field string, m json.RawMessage, v any) error {
 	if err := json.Unmarshal(m, v); err != nil {
 		return l.jsonErr(field, err)

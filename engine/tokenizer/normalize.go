@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode"
 
@@ -96,23 +95,8 @@ func (l *loader) normalizer(field string, m json.RawMessage) (normalizer, error)
 	}
 	switch typ {
 	case "Sequence":
-		var v struct {
-			Normalizers []json.RawMessage `json:"normalizers"`
-		}
-		if err := l.decode(field, m, &v); err != nil {
-			return nil, err
-		}
-		var q seqNormalizer
-		for i, sub := range v.Normalizers {
-			n, err := l.normalizer(fmt.Sprintf("%s.normalizers[%d]", field, i), sub)
-			if err != nil {
-				return nil, err
-			}
-			if n != nil {
-				q = append(q, n)
-			}
-		}
-		return q, nil
+		steps, err := sequence(l, field, "normalizers", m, l.normalizer)
+		return seqNormalizer(steps), err
 	case "NFC":
 		return unicodeNormalizer{norm.NFC}, nil
 	case "NFD":

@@ -42,23 +42,10 @@ func (l *loader) postProcessor(field string, m json.RawMessage, t *Tokenizer) (p
 	}
 	switch typ {
 	case "Sequence":
-		var v struct {
-			Processors []json.RawMessage `json:"processors"`
-		}
-		if err := l.decode(field, m, &v); err != nil {
-			return nil, err
-		}
-		var q seqPostProcessor
-		for i, sub := range v.Processors {
-			p, err := l.postProcessor(fmt.Sprintf("%s.processors[%d]", field, i), sub, t)
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				q = append(q, p)
-			}
-		}
-		return q, nil
+		steps, err := sequence(l, field, "processors", m, func(f string, sub json.RawMessage) (postProcessor, error) {
+			return l.postProcessor(f, sub, t)
+		})
+		return seqPostProcessor(steps), err
 	case "ByteLevel":
 		return nil, nil // only adjusts offsets
 	case "TemplateProcessing":

@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -358,23 +357,8 @@ func (l *loader) preTokenizerAt(field string, m json.RawMessage) (preTokenizer, 
 	}
 	switch typ {
 	case "Sequence":
-		var v struct {
-			PreTokenizers []json.RawMessage `json:"pretokenizers"`
-		}
-		if err := l.decode(field, m, &v); err != nil {
-			return nil, err
-		}
-		var q seqPreTokenizer
-		for i, sub := range v.PreTokenizers {
-			p, err := l.preTokenizerAt(fmt.Sprintf("%s.pretokenizers[%d]", field, i), sub)
-			if err != nil {
-				return nil, err
-			}
-			if p != nil {
-				q = append(q, p)
-			}
-		}
-		return q, nil
+		steps, err := sequence(l, field, "pretokenizers", m, l.preTokenizerAt)
+		return seqPreTokenizer(steps), err
 	case "Split":
 		var v struct {
 			Pattern  json.RawMessage `json:"pattern"`
