@@ -396,62 +396,11 @@ func (g *gen) quantized(prefix string, out, in int, std float32) []safetensors.N
 	}
 }
 
+// encode stores v in dt (F32, BF16 or F16), rounding to nearest even.
 func encode(v []float32, dt safetensors.DType) []byte {
-	switch dt {
-	case safetensors.F32:
-		b := make([]byte, 4*len(v))
-		for i, f := range v {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
-		}
-		return b
-	case safetensors.BF16:
-		b := make([]byte, 2*len(v))
-		for i, f := range v {
-			binary.LittleEndian.PutUint16(b[2*i:], toBF16(f))
-		}
-		return b
-	default:
-		b := make([]byte, 2*len(v))
-		for i, f := range v {
-			binary.LittleEndian.PutUint16(b[2*i:], toF16(f))
-		}
-		return b
+	b, err := safetensors.EncodeFloat32(v, dt)
+	if err != nil {
+		panic("testmodel: " + err.Error()) // Spec.stDType only yields float types
 	}
-}
-
-// toBF16 rounds to nearest even.
-func toBF16(f float32) uint16 {
-	u := math.Float32bits(f)
-	u += 0x7fff + (u>>16)&1
-	return uint16(u >> 16)
-}
-
-// toF16 rounds to nearest even (normal range; tiny values flush through
-// the subnormal path).
-func toF16(f float32) uint16 {
-	u := math.Float32bits(f)
-	sign := uint16(u>>16) & 0x8000
-	exp := int((u>>23)&0xff) - 127 + 15
-	mant := u & 0x7fffff
-	switch {
-	case exp >= 31:
-		return sign | 0x7c00
-	case exp <= 0:
-		if exp < -10 {
-			return sign
-		}
-		mant |= 0x800000
-		shift := uint(14 - exp)
-		half := uint32(1) << (shift - 1)
-		r := mant >> shift
-		if rem := mant & (1<<shift - 1); rem > half || (rem == half && r&1 == 1) {
-			r++
-		}
-		return sign | uint16(r)
-	}
-	r := uint32(exp)<<10 | mant>>13
-	if rem := mant & 0x1fff; rem > 0x1000 || (rem == 0x1000 && r&1 == 1) {
-		r++
-	}
-	return sign | uint16(r)
+	return b
 }
