@@ -228,16 +228,61 @@ func (e *Engine) generate(ctx context.Context, m *loaded, req Request, queue tim
 		onEvent(Event{Kind: EventToken, Token: tok, Text: s, Logprob: lp})
 	}
 	var firstAt time.Time
-	for {
-		if req.Logprobs {
-			raw = append(raw[:0], logits...)
+	stepFailed := func(err error) (*Result, error) {
+		keep(false)
+		res.Text = text.String()
+		if ctx.Err() != nil {
+			res.FinishReason = FinishCancelled
+			return finish(), nil
 		}
-		tok, err := smp.sample(logits)
-		if err != nil {
-			keep(true)
-			res.Text = text.String()
-			res.FinishReason = FinishError
-			return finish(), err
+		res.FinishReason = FinishError
+		return finish(), fmt.Errorf("decode step %d: %w", len(res.Tokens), modelError(err))
+	}
+	// gp, when set, decodes greedily on the device, pipelined: cur is the
+	// scheduled step whose token is read next, nxt the step after it,
+	// scheduled from cur's token before that token is read. The first
+	// token comes from the prefill's host logits as usual.
+	gp := pipelineFor(m, req, smp)
+	var cur, nxt ops.DeviceToken
+	if gp != nil {
+		defer func() {
+			gp.releaseToken(cur)
+			gp.releaseToken(nxt)
+		}()
+	}
+	for {
+		var tok int32
+		if cur != nil {
+			// cur's token is not the last allowed one: compute the next
+			// step while Go handles this one. If it turns out to end the
+			// generation, that step is discarded (keep truncates the
+			// cache to the tokens kept).
+			if len(res.Tokens)+1 < maxTokens {
+				if nxt, err = gp.nextGreedy(ctx, entry.c, cur); err != nil {
+					nxt = nil
+					if ctx.Err() == nil {
+						return stepFailed(err)
+					}
+					// Cancelled: still deliver cur's token; the check
+					// below ends the loop.
+				}
+			}
+			tok, err = gp.tokenValue(cur)
+			gp.releaseToken(cur)
+			cur = nil
+			if err != nil {
+				return stepFailed(err)
+			}
+		} else {
+			if req.Logprobs {
+				raw = append(raw[:0], logits...)
+			}
+			if tok, err = smp.sample(logits); err != nil {
+				keep(true)
+				res.Text = text.String()
+				res.FinishReason = FinishError
+				return finish(), err
+			}
 		}
 		now := time.Now()
 		if firstAt.IsZero() {
@@ -272,17 +317,20 @@ func (e *Engine) generate(ctx context.Context, m *loaded, req Request, queue tim
 			res.FinishReason = FinishCancelled
 			break
 		}
-		logits, err = m.lm.forward(ctx, entry.c, []int32{tok})
 		res.Timings.DecodeSteps++
-		if err != nil {
-			keep(false)
-			res.Text = text.String()
-			if ctx.Err() != nil {
-				res.FinishReason = FinishCancelled
-				return finish(), nil
+		if gp != nil {
+			if nxt != nil {
+				// tok is already in the cache: nxt was computed from it.
+				cur, nxt = nxt, nil
+			} else if cur, err = gp.forwardGreedy(ctx, entry.c, []int32{tok}); err != nil {
+				cur = nil
+				return stepFailed(err)
 			}
-			res.FinishReason = FinishError
-			return finish(), fmt.Errorf("decode step %d: %w", len(res.Tokens), modelError(err))
+			entry.tokens = append(entry.tokens, tok)
+			continue
+		}
+		if logits, err = m.lm.forward(ctx, entry.c, []int32{tok}); err != nil {
+			return stepFailed(err)
 		}
 		entry.tokens = append(entry.tokens, tok)
 	}

@@ -257,6 +257,14 @@ func (b *Backend) asHeads(g *graph, t *tensor, heads int) C.mlx_array {
 // evaluated out to read. All of the step's arrays are then freed: a step's
 // tensors cannot be used after Logits or Sync.
 func (b *Backend) evaluate(out *tensor, read func(a C.mlx_array) error) error {
+	return b.evaluateMode(out, nil, read)
+}
+
+// evaluateMode is evaluate; when outputs is set, the step's out (as
+// float32 [1, n]) is handed to it on the MLX thread instead, the arrays it
+// returns are evaluated asynchronously with the caches (the caller owns
+// them: outputs must pin them), and read is not called.
+func (b *Backend) evaluateMode(out *tensor, outputs func(g *graph, y C.mlx_array) []C.mlx_array, read func(a C.mlx_array) error) error {
 	if b.err != nil {
 		return b.err
 	}
@@ -286,7 +294,10 @@ func (b *Backend) evaluate(out *tensor, read func(a C.mlx_array) error) error {
 			}
 		}
 		var y C.mlx_array
-		if out != nil && g.err == nil {
+		var extra []C.mlx_array // outputs' arrays, owned by the caller
+		if outputs != nil && out != nil && g.err == nil {
+			extra = outputs(g, g.astype(b.as2D(g, out), C.MLX_FLOAT32))
+		} else if out != nil && g.err == nil {
 			// Logits travel as float32, row-major.
 			y = g.pin(g.contiguous(g.astype(b.as2D(g, out), C.MLX_FLOAT32)))
 			defer func() {
@@ -307,11 +318,14 @@ func (b *Backend) evaluate(out *tensor, read func(a C.mlx_array) error) error {
 		if !isNull(y) {
 			list = append(list, y)
 		}
+		if g.err == nil {
+			list = append(list, extra...)
+		}
 		for _, c := range b.caches {
 			list = append(list, c.live()...)
 		}
 		tEval = time.Now()
-		if out == nil {
+		if out == nil || outputs != nil {
 			// Sync (a prefill chunk without logits): schedule it and
 			// return, so the next chunk's graph is built while MLX
 			// computes this one; the next eval waits for it.

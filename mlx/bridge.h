@@ -78,6 +78,10 @@ typedef void (*mlx_error_handler_func)(const char* msg, void* data);
 	X(int, mlx_load_safetensors, (mlx_map_string_to_array* r0, mlx_map_string_to_string* r1, const char* file, const mlx_stream s), (r0, r1, file, s)) \
 	X(int, mlx_eval, (const mlx_vector_array v), (v)) \
 	X(int, mlx_async_eval, (const mlx_vector_array v), (v)) \
+	X(int, mlx_array_item_uint32, (uint32_t* r, const mlx_array a), (r, a)) \
+	X(int, mlx_array_item_float32, (float* r, const mlx_array a), (r, a)) \
+	X(int, mlx_argmax_axis, (mlx_array* r, const mlx_array a, int axis, bool keepdims, const mlx_stream s), (r, a, axis, keepdims, s)) \
+	X(int, mlx_sum, (mlx_array* r, const mlx_array a, bool keepdims, const mlx_stream s), (r, a, keepdims, s)) \
 	X(int, mlx_add, (mlx_array* r, const mlx_array a, const mlx_array b, const mlx_stream s), (r, a, b, s)) \
 	X(int, mlx_multiply, (mlx_array* r, const mlx_array a, const mlx_array b, const mlx_stream s), (r, a, b, s)) \
 	X(int, mlx_matmul, (mlx_array* r, const mlx_array a, const mlx_array b, const mlx_stream s), (r, a, b, s)) \

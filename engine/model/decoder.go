@@ -444,10 +444,36 @@ func (m *decoder) Forward(ctx context.Context, cc Cache, tokens []int32) ([]floa
 func (m *decoder) step(kv ops.KVCache, pos int, tokens []int32, wantLogits bool) ([]float32, error) {
 	b := m.b
 	defer b.Release()
+	x := m.layersFrom(b.Embed(m.embed, tokens), kv, pos)
+	if !wantLogits {
+		return nil, b.Sync()
+	}
+	logits, err := b.Logits(m.head(x))
+	if err != nil {
+		return nil, err
+	}
+	if cap := m.v.finalSoftCap; cap > 0 {
+		for i, v := range logits {
+			logits[i] = cap * float32(math.Tanh(float64(v/cap)))
+		}
+	}
+	return logits, nil
+}
+
+// head is the final norm and lm_head of the last row of x: [1, vocab].
+func (m *decoder) head(x ops.Tensor) ops.Tensor {
+	b := m.b
+	return b.Linear(b.RMSNorm(b.LastRow(x), m.norm, m.eps), m.lmHead)
+}
+
+// layersFrom runs the embedded tokens x (positions pos...) through every
+// layer, writing their keys and values into kv, and returns the hidden
+// states before the final norm.
+func (m *decoder) layersFrom(x ops.Tensor, kv ops.KVCache, pos int) ops.Tensor {
+	b := m.b
 	c := m.cfg
 	attn := ops.Attn{Heads: c.NumAttentionHeads, KVHeads: c.NumKeyValueHeads, HeadDim: c.HeadDim,
 		Scale: m.v.queryScale, SoftCap: m.v.attnSoftCap}
-	x := b.Embed(m.embed, tokens)
 	if m.scaleIn != 1 {
 		x = b.Scale(x, m.scaleIn)
 	}
@@ -501,20 +527,7 @@ func (m *decoder) step(kv ops.KVCache, pos int, tokens []int32, wantLogits bool)
 		}
 		x = b.Add(x, f)
 	}
-	if !wantLogits {
-		return nil, b.Sync()
-	}
-	x = b.RMSNorm(b.LastRow(x), m.norm, m.eps)
-	logits, err := b.Logits(b.Linear(x, m.lmHead))
-	if err != nil {
-		return nil, err
-	}
-	if cap := m.v.finalSoftCap; cap > 0 {
-		for i, v := range logits {
-			logits[i] = cap * float32(math.Tanh(float64(v/cap)))
-		}
-	}
-	return logits, nil
+	return x
 }
 
 func (m *decoder) Close() error {

@@ -258,3 +258,41 @@ func NewRoPE(headDim int, theta float64, s *RopeScaling) (*RoPE, error) {
 	}
 	return r, nil
 }
+
+// DeviceToken is a token id that stays on the device: the greedy choice of
+// a step's logits, not yet read back. It is owned by the caller, who frees
+// it with DeviceSampler.ReleaseToken; it outlives the step that made it.
+type DeviceToken interface {
+	isDeviceToken()
+}
+
+// DeviceTokenBase is embedded by a backend's DeviceToken implementation.
+type DeviceTokenBase struct{}
+
+func (DeviceTokenBase) isDeviceToken() {}
+
+// DeviceSampler is an optional Backend capability for lazy backends (MLX):
+// greedy sampling on the device, so decoding can be pipelined as mlx-lm
+// does. The engine builds and schedules step n+1 from step n's token
+// handle before it reads step n's token, so the device never waits for Go
+// (sampling, detokenizing, stop strings) and Go never waits for the device
+// except when it reads a value. Backends without it are driven through
+// Logits, unchanged.
+type DeviceSampler interface {
+	// EmbedToken is Embed of one token held on the device: [1, in].
+	EmbedToken(table Linear, t DeviceToken) Tensor
+	// ScheduleArgmax ends the step like Logits does, but instead of
+	// copying x (one row of logits) to the host it records the first index
+	// of its largest value, after softCap·tanh(x/softCap) when softCap > 0,
+	// and schedules the step (mlx_async_eval) without waiting for it. It
+	// returns the step's first error (graph construction); errors of the
+	// computation itself, such as non-finite logits (ErrNonFinite), are
+	// returned by TokenValue.
+	ScheduleArgmax(x Tensor, softCap float32) (DeviceToken, error)
+	// TokenValue waits for t and returns its value. It wraps ErrNonFinite
+	// when the logits t was chosen from held a NaN or infinity.
+	TokenValue(t DeviceToken) (int32, error)
+	// ReleaseToken frees t (a pending computation may still use it
+	// internally). Releasing nil or twice is a no-op.
+	ReleaseToken(t DeviceToken)
+}
