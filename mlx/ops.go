@@ -188,3 +188,18 @@ func (b *Backend) LastRow(x ops.Tensor) ops.Tensor {
 		return g.slice(b.as2D(g, xt), []int{xt.rows - 1, 0}, []int{xt.rows, xt.cols})
 	})
 }
+
+var _ ops.ColumnSlicer = (*Backend)(nil)
+
+// Columns implements ops.ColumnSlicer (Phi-3's fused qkv_proj and
+// gate_up_proj): a slice of the last axis, which MLX keeps as a view.
+func (b *Backend) Columns(x ops.Tensor, from, to int) ops.Tensor {
+	xt := b.ten(x)
+	if from < 0 || to > xt.cols || from >= to {
+		b.fail("columns [%d, %d) of a %d-wide tensor", from, to, xt.cols)
+		return b.record(xt.rows, max(to-from, 1), 0, nil)
+	}
+	return b.record(xt.rows, to-from, 0, func(g *graph) C.mlx_array {
+		return g.slice(b.as2D(g, xt), []int{0, from}, []int{xt.rows, to})
+	})
+}
