@@ -67,6 +67,9 @@ type StepStats struct {
 	Eval time.Duration
 	// Copy is reading the logits back and checking them.
 	Copy time.Duration
+	// Wait is the time TokenValue spent blocked until a scheduled step's
+	// token was computed (pipelined decoding: Go has nothing else to do).
+	Wait time.Duration
 	// Ops counts the MLX ops created while building the steps (each one
 	// cgo call into mlx-c).
 	Ops int

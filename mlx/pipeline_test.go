@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,16 +27,26 @@ import (
 // the engine samples on the host.
 type plainBackend struct{ ops.Backend }
 
-var registerOnce sync.Once
+var (
+	registerOnce sync.Once
+	// lastBackend is the MLX backend the latest test engine created, for
+	// its step timings.
+	lastBackend atomic.Pointer[Backend]
+)
 
 func registerTestBackends() {
 	registerOnce.Do(func() {
-		engine.RegisterBackend("mlx", NewBackend, -10)
-		engine.RegisterBackend("mlx-plain", func(threads int) (ops.Backend, error) {
-			b, err := NewBackend(threads)
+		engine.RegisterBackend("mlx", func(int) (ops.Backend, error) {
+			b, err := New(Options{})
+			lastBackend.Store(b)
+			return b, err
+		}, -10)
+		engine.RegisterBackend("mlx-plain", func(int) (ops.Backend, error) {
+			b, err := New(Options{})
 			if err != nil {
 				return nil, err
 			}
+			lastBackend.Store(b)
 			return plainBackend{b}, nil
 		}, -10)
 		engine.RegisterBackend("cpu2", func(int) (ops.Backend, error) { return cpu.New(2), nil }, -10)
@@ -270,31 +282,66 @@ func TestPipelinedNoLeakOver1000Tokens(t *testing.T) {
 
 // BenchmarkDecodePipelined decodes greedily through the engine on the
 // 0.5B-shaped 4-bit model, pipelined (device argmax, mlx_async_eval) and
-// not (logits to the host each step), in the same run. Besides tok/s it
-// reports the Go share of a step: the time Go spends between reading one
-// token and handing MLX the next step (recording + building the graph),
-// which pipelining hides behind MLX's computation. Run with
-// -benchtime=Nx (N tokens per sub-benchmark).
+// not (logits to the host each step), in the same run. Per step it reports
+// the time Go works (everything but waiting for MLX: recording the model's
+// ops, building MLX's graph, sampling and detokenizing in the engine) and
+// the share of the step that is: unpipelined, MLX idles during all of it;
+// pipelined, MLX computes step n+1 meanwhile. Run with -benchtime=Nx (N
+// tokens per sub-benchmark): MLX's CPU backend is slow off Apple silicon.
 func BenchmarkDecodePipelined(b *testing.B) {
 	needLib(b)
-	dir := benchModel(b, 4)
-	for _, name := range []string{"unpipelined", "pipelined"} {
-		b.Run(name, func(b *testing.B) {
+	sharedtestdata.Dir(b)
+	// narrow: the 0.5B depth (24 layers, 14/2 heads) at tiny widths, where
+	// MLX's compute is small next to the per-step Go work, as it is on a GPU.
+	narrow := testmodel.Qwen05B(4)
+	narrow.Hidden, narrow.Intermediate, narrow.HeadDim, narrow.Vocab = 448, 512, 32, 32000
+	narrowDir := b.TempDir()
+	if err := testmodel.Write(narrowDir, narrow); err != nil {
+		b.Fatal(err)
+	}
+	dirs := map[string]string{"qwen05b-q4": benchModel(b, 4), "narrow24": narrowDir}
+	for _, c := range []string{"qwen05b-q4/unpipelined", "qwen05b-q4/pipelined", "narrow24/unpipelined", "narrow24/pipelined"} {
+		shape, name, _ := strings.Cut(c, "/")
+		dir := dirs[shape]
+		b.Run(c, func(b *testing.B) {
 			backend := map[string]string{"unpipelined": "mlx-plain", "pipelined": "mlx"}[name]
 			e := newEngine(b, backend, dir)
-			req := engine.Request{PromptTokens: testPrompt, MaxTokens: 2, IgnoreEOS: true}
-			generate(b, e, req, nil) // warm-up
+			mb := lastBackend.Load()
+			req := engine.Request{PromptTokens: testPrompt, MaxTokens: 3, IgnoreEOS: true}
+			generate(b, e, req, nil) // warm-up: first-use kernel setup
 			req.MaxTokens = b.N + 1
+			var first, last time.Time
+			onEvent := func(ev engine.Event) {
+				if ev.Kind == engine.EventToken {
+					if first.IsZero() {
+						first = time.Now()
+						mb.ResetStats()
+					}
+					last = time.Now()
+				}
+			}
 			b.ResetTimer()
-			start := time.Now()
-			r := generate(b, e, req, nil)
-			total := time.Since(start)
+			r := generate(b, e, req, onEvent)
 			b.StopTimer()
 			if len(r.Tokens) != b.N+1 {
 				b.Fatalf("%d tokens", len(r.Tokens))
 			}
-			b.ReportMetric(float64(r.Timings.DecodeSteps)/r.Timings.Decode.Seconds(), "tok/s")
-			_ = total
+			// Decode steps only: from the first token (prefill's) to the last.
+			total, steps := last.Sub(first), b.N
+			s := mb.Stats()
+			// Time in MLX calls that wait for computation: mlx_eval and
+			// reading logits (unpipelined); reading a token, and
+			// mlx_async_eval itself, which on MLX's CPU backend blocks
+			// until most of the step's graph has run (it bounds the tasks
+			// in flight), so there pipelining overlaps little.
+			wait := s.Eval + s.Copy + s.Wait
+			goTime := total - wait
+			b.ReportMetric(float64(steps)/total.Seconds(), "tok/s")
+			b.ReportMetric(float64(goTime.Microseconds())/float64(steps), "go-us/step")
+			b.ReportMetric(float64((s.Record+s.Build).Microseconds())/float64(steps), "record+build-us/step")
+			b.ReportMetric(100*float64(goTime)/float64(total), "%go")
+			b.ReportMetric(float64(s.Eval.Microseconds())/float64(steps), "eval-call-us/step")
+			b.ReportMetric(float64(s.Wait.Microseconds())/float64(steps), "wait-us/step")
 		})
 	}
 }

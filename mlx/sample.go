@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sync/atomic"
+	"time"
 
 	"github.com/impetus-llm/impetus/engine/ops"
 )
@@ -122,6 +123,8 @@ func (b *Backend) TokenValue(t ops.DeviceToken) (int32, error) {
 	var tok C.uint32_t
 	var sum C.float
 	var stepErr error
+	t0 := time.Now()
+	defer func() { b.stats.Wait += time.Since(t0) }()
 	if err := b.run(func() {
 		if stepErr = check(C.mlx_array_item_uint32(&tok, d.tok), "mlx_array_item_uint32"); stepErr != nil {
 			return
