@@ -296,6 +296,19 @@ func TestSchedulerFIFOAndCancelWhileQueued(t *testing.T) {
 	}
 	ctxC, cancelC := context.WithCancel(context.Background())
 	start("A", context.Background())
+	// A holds the slot from acquiring it, but reports its start a moment
+	// later: wait for that, so it cannot race C's cancellation below.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		started := len(order) > 0
+		mu.Unlock()
+		if started {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("A never started")
+		}
+	}
 	start("B", context.Background())
 	start("C", ctxC)
 	start("D", context.Background())
