@@ -227,7 +227,7 @@ func doctorPrint(a *app, r *doctorReport) {
 		db += " — ERROR: " + r.Database.Error
 	case r.Database.Exists:
 		db += fmt.Sprintf(" (schema v%d of v%d, %d conversations, %d messages, %s)", r.Database.SchemaVersion,
-			r.Database.LatestSchemaVersion, r.Database.Conversations, r.Database.Messages, doctorBytes(r.Database.SizeBytes))
+			r.Database.LatestSchemaVersion, r.Database.Conversations, r.Database.Messages, humanBytes(r.Database.SizeBytes))
 		if r.Database.Integrity != "" {
 			db += "; integrity " + r.Database.Integrity
 		}
@@ -256,17 +256,4 @@ func doctorPrint(a *app, r *doctorReport) {
 		fmt.Fprintf(tw, "  %s\t%s: %s\n", b.Name, state, b.Detail)
 	}
 	tw.Flush()
-}
-
-func doctorBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/impetus-llm/impetus/internal/listen"
+
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -71,7 +73,7 @@ turn. --print-config CLIENT prints the configuration that makes a client start t
 				if err != nil {
 					return usage("--http %q: %v", httpAddr, err)
 				}
-				loopback, err := mcp.IsLoopbackAddr(addr)
+				loopback, err := listen.IsLoopback(addr)
 				if err != nil {
 					return usage("--http %q: %v", httpAddr, err)
 				}
@@ -197,19 +199,7 @@ func serveMCPHTTP(ctx context.Context, a *app, srv *mcp.Server, addr, token stri
 	a.log.Info("MCP server on Streamable HTTP", "url", url, "auth", token != "", "remote", allowRemote)
 	// The URL goes to stderr too, so that scripts using port 0 can find it.
 	fmt.Fprintf(a.stderr, "impetus: MCP on %s\n", url)
-	errc := make(chan error, 1)
-	go func() { errc <- httpSrv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := httpSrv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return nil
+	return listen.Serve(ctx, httpSrv, ln, 5*time.Second)
 }
 
 // printMCPConfig prints the snippet that makes client start (or reach)

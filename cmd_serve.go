@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +8,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/impetus-llm/impetus/internal/listen"
 
 	"github.com/spf13/cobra"
 
@@ -50,7 +50,7 @@ The server listens on loopback unless told otherwise; binding any other address 
 			if maxQueue < 0 {
 				return fmt.Errorf("--max-queue %d: must be 0 (unbounded) or more", maxQueue)
 			}
-			loopback, err := isLoopbackAddr(addr)
+			loopback, err := listen.IsLoopback(addr)
 			if err != nil {
 				return fmt.Errorf("--addr %q: %w", addr, err)
 			}
@@ -108,19 +108,7 @@ The server listens on loopback unless told otherwise; binding any other address 
 			a.log.Info("serving the OpenAI API", "url", "http://"+ln.Addr().String()+"/v1", "auth", apiKey != "", "save", save)
 			// The address goes to stderr too, so scripts using --addr 127.0.0.1:0 can find the port.
 			fmt.Fprintf(a.stderr, "impetus: listening on http://%s\n", ln.Addr())
-			errc := make(chan error, 1)
-			go func() { errc <- httpSrv.Serve(ln) }()
-			select {
-			case err := <-errc:
-				return err
-			case <-ctx.Done():
-			}
-			shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := httpSrv.Shutdown(shutdown); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-				return err
-			}
-			return nil
+			return listen.Serve(ctx, httpSrv, ln, 10*time.Second)
 		},
 	}
 	f := cmd.Flags()
@@ -133,28 +121,4 @@ The server listens on loopback unless told otherwise; binding any other address 
 	f.BoolVar(&save, "save", false, "record every chat exchange in the history database")
 	f.StringArrayVar(&cors, "cors", nil, "allow browser calls from this origin (repeatable; '*' for any)")
 	return cmd
-}
-
-// isLoopbackAddr reports whether host:port only listens on this machine.
-func isLoopbackAddr(addr string) (bool, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false, errors.New("want HOST:PORT, e.g. 127.0.0.1:8080")
-	}
-	if host == "" {
-		return false, nil // all interfaces
-	}
-	if ip := net.ParseIP(host); ip != nil {
-		return ip.IsLoopback(), nil
-	}
-	ips, err := net.LookupIP(host)
-	if err != nil {
-		return false, fmt.Errorf("cannot resolve %s: %w", host, err)
-	}
-	for _, ip := range ips {
-		if !ip.IsLoopback() {
-			return false, nil
-		}
-	}
-	return len(ips) > 0, nil
 }

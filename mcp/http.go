@@ -465,31 +465,3 @@ func allowedOrigin(origin, host string, allowRemote bool) bool {
 	}
 	return allowRemote && strings.EqualFold(u.Host, host)
 }
-
-// IsLoopbackAddr reports whether a listen address (host:port) only listens
-// on this machine; an empty host means every interface.
-func IsLoopbackAddr(addr string) (bool, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false, fmt.Errorf("want HOST:PORT, e.g. 127.0.0.1:8765")
-	}
-	if host == "" {
-		return false, nil
-	}
-	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		return ip.IsLoopback(), nil
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true, nil
-	}
-	ips, err := net.LookupIP(host)
-	if err != nil {
-		return false, fmt.Errorf("cannot resolve %s: %w", host, err)
-	}
-	for _, ip := range ips {
-		if !ip.IsLoopback() {
-			return false, nil
-		}
-	}
-	return len(ips) > 0, nil
-}
