@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
 
 	"github.com/spf13/cobra"
 
@@ -66,8 +65,8 @@ var commandFactories []func(a *app) *cobra.Command
 // registerCommand adds a subcommand; call it from an init function.
 func registerCommand(f func(a *app) *cobra.Command) { commandFactories = append(commandFactories, f) }
 
-// plannedCommands are every subcommand impetus has, with a one-line summary.
-// Those whose implementation has not landed answer "not available yet" (exit 2).
+// plannedCommands are every subcommand impetus has, with a one-line summary
+// (each cmd_<name>.go uses its line as the command's Short help).
 var plannedCommands = map[string]string{
 	"chat":     "Full-screen chat (the default command)",
 	"run":      "One-shot generation to stdout",
@@ -126,17 +125,6 @@ and exports of everything you said. With no subcommand it opens the chat.`,
 		})
 		have["version"] = true
 	}
-	names := make([]string, 0, len(plannedCommands))
-	for n := range plannedCommands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if have[name] {
-			continue
-		}
-		root.AddCommand(notAvailable(name, plannedCommands[name]))
-	}
 	// With no subcommand, impetus opens the chat, so `impetus -m MODEL`
 	// takes the chat's flags (they share the chat command's variables).
 	if chat, _, err := root.Find([]string{"chat"}); err == nil && chat != root {
@@ -154,24 +142,6 @@ and exports of everything you said. With no subcommand it opens the chat.`,
 	}
 	root.Args = cobra.NoArgs
 	return root
-}
-
-// notAvailable is the placeholder command for a subcommand whose implementation
-// has not landed: it exits 2 with one line on stderr.
-func notAvailable(name, short string) *cobra.Command {
-	return &cobra.Command{
-		Use:                name,
-		Short:              short + " (not available yet)",
-		DisableFlagParsing: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			for _, arg := range args {
-				if arg == "-h" || arg == "--help" {
-					return cmd.Help()
-				}
-			}
-			return &exitError{code: 2, err: fmt.Errorf("%s: not available yet in this version of impetus", name)}
-		},
-	}
 }
 
 // setup loads configuration and logging before any subcommand runs.

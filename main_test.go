@@ -48,23 +48,6 @@ func TestCompletionScripts(t *testing.T) {
 	}
 }
 
-func TestUnavailableCommandExitsTwo(t *testing.T) {
-	a := &app{}
-	have := map[string]bool{}
-	for _, f := range commandFactories {
-		have[f(a).Name()] = true
-	}
-	for name := range plannedCommands {
-		if have[name] || name == "version" {
-			continue
-		}
-		code, out, errOut := runImpetus(t, name)
-		if code != 2 || out != "" || !strings.Contains(errOut, "not available yet") || strings.Count(errOut, "\n") != 1 {
-			t.Errorf("%s: code %d stdout %q stderr %q", name, code, out, errOut)
-		}
-	}
-}
-
 func TestMalformedConfigFailsWithOneLine(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "config.toml")
 	os.WriteFile(p, []byte("model = \"m\"\ntheme = = 1\n"), 0o644)
