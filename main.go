@@ -107,24 +107,18 @@ and exports of everything you said. With no subcommand it opens the chat.`,
 	pf.StringVar(&a.logFile, "log-file", "", "write logs to this file instead of stderr")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "debug logging")
 
-	have := map[string]bool{}
 	for _, f := range commandFactories {
-		c := f(a)
-		have[c.Name()] = true
-		root.AddCommand(c)
+		root.AddCommand(f(a))
 	}
-	if !have["version"] {
-		root.AddCommand(&cobra.Command{
-			Use:   "version",
-			Short: plannedCommands["version"],
-			Args:  cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				fmt.Fprintf(a.stdout, "impetus %s\n", buildVersion())
-				return nil
-			},
-		})
-		have["version"] = true
-	}
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: plannedCommands["version"],
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(a.stdout, "impetus %s\n", buildVersion())
+			return nil
+		},
+	})
 	// With no subcommand, impetus opens the chat, so `impetus -m MODEL`
 	// takes the chat's flags (they share the chat command's variables).
 	if chat, _, err := root.Find([]string{"chat"}); err == nil && chat != root {
