@@ -86,10 +86,6 @@ func checkTimeRange(raw json.RawMessage) *paramError {
 	return nil
 }
 
-// searchPage is how many hits are read from the store at a time when a time
-// range filters them.
-const searchPage = 200
-
 func (s *Server) handleSearch(ctx context.Context, req mcpgo.CallToolRequest) (*mcpgo.CallToolResult, error) {
 	var a searchArgs
 	if err := decodeArgs(req, &a); err != nil {
@@ -106,35 +102,16 @@ func (s *Server) handleSearch(ctx context.Context, req mcpgo.CallToolRequest) (*
 		until, _ = parseTime(a.Until, true)
 	}
 	out := SearchResult{Query: a.Query, Hits: []Hit{}}
-	// The store ranks by relevance without a time filter, so with a range the
-	// ranked hits are read page by page and filtered here, up to the store's
-	// ranking window.
-	filtered := !since.IsZero() || !until.IsZero()
-	page := a.Limit
-	if filtered {
-		page = searchPage
+	hits, err := s.opts.Store.Search(ctx, a.Query, store.SearchOptions{Limit: a.Limit, Since: since, Until: until})
+	if errors.Is(err, store.ErrEmptyQuery) {
+		return toolError("search_conversations: the query %q has no words to search for", a.Query), nil
 	}
-	for offset := 0; len(out.Hits) < a.Limit && offset < store.SearchWindow; offset += page {
-		hits, err := s.opts.Store.Search(ctx, a.Query, store.SearchOptions{Limit: page, Offset: offset})
-		if errors.Is(err, store.ErrEmptyQuery) {
-			return toolError("search_conversations: the query %q has no words to search for", a.Query), nil
-		}
-		if err != nil {
-			return toolError("search_conversations: %v", err), nil
-		}
-		for _, h := range hits {
-			if (!since.IsZero() && h.CreatedAt.Before(since)) || (!until.IsZero() && !h.CreatedAt.Before(until)) {
-				continue
-			}
-			out.Hits = append(out.Hits, Hit{ConversationID: h.ConversationID, ConversationTitle: h.ConversationTitle,
-				MessageID: h.MessageID, Role: string(h.Role), Snippet: h.Snippet, CreatedAt: rfc3339(h.CreatedAt)})
-			if len(out.Hits) == a.Limit {
-				break
-			}
-		}
-		if !filtered || len(hits) < page {
-			break
-		}
+	if err != nil {
+		return toolError("search_conversations: %v", err), nil
+	}
+	for _, h := range hits {
+		out.Hits = append(out.Hits, Hit{ConversationID: h.ConversationID, ConversationTitle: h.ConversationTitle,
+			MessageID: h.MessageID, Role: string(h.Role), Snippet: h.Snippet, CreatedAt: rfc3339(h.CreatedAt)})
 	}
 	return structured(out), nil
 }

@@ -89,7 +89,7 @@
 //
 //	hits, err := s.Search(ctx, "user words", store.SearchOptions{Limit: 20, Offset: 0,
 //	        ConversationID: "", Archived: store.ExcludeArchived, Prefix: false,
-//	        HighlightStart: "[", HighlightEnd: "]", SnippetTokens: 16})
+//	        HighlightStart: "[", HighlightEnd: "]", SnippetTokens: 16, Since, Until /* [since, until) */})
 //	// hit: ConversationID, ConversationTitle, MessageID ("" for a title match), Role,
 //	//      Snippet (matches wrapped in the highlight markers), Rank (bm25, lower = better), CreatedAt
 //

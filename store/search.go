@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -81,6 +82,9 @@ func (s *Store) Search(ctx context.Context, query string, opts SearchOptions) ([
 	if opts.Offset < 0 {
 		return nil, fmt.Errorf("%w: negative offset %d", ErrInvalid, opts.Offset)
 	}
+	if !opts.Since.IsZero() && !opts.Until.IsZero() && !opts.Since.Before(opts.Until) {
+		return nil, fmt.Errorf("%w: until (%s) must be after since (%s)", ErrInvalid, opts.Until.Format(time.RFC3339), opts.Since.Format(time.RFC3339))
+	}
 	hs, he := opts.HighlightStart, opts.HighlightEnd
 	if hs == "" && he == "" {
 		hs, he = "[", "]"
@@ -103,11 +107,12 @@ func (s *Store) Search(ctx context.Context, query string, opts SearchOptions) ([
 	}
 	n := limit + opts.Offset
 	marks := snippetMarks{start: hs, end: he, tokens: tokens}
-	hits, err := s.searchMessages(ctx, match, n, convID, opts.Archived, marks)
+	f := searchFilter{archived: opts.Archived, convID: convID, since: opts.Since, until: opts.Until}
+	hits, err := s.searchMessages(ctx, match, n, f, marks)
 	if err != nil {
 		return nil, err
 	}
-	titles, err := s.searchTitles(ctx, match, n, convID, opts.Archived, marks)
+	titles, err := s.searchTitles(ctx, match, n, f, marks)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +141,39 @@ type snippetMarks struct {
 	tokens     int
 }
 
+// searchFilter narrows both searches the same way.
+type searchFilter struct {
+	archived     ArchiveFilter
+	convID       string
+	since, until time.Time
+}
+
+// sql returns the filter's extra WHERE terms and their arguments; convCol
+// and timeCol are the columns holding the conversation id and the hit's time.
+func (f searchFilter) sql(convCol, timeCol string) (string, []any) {
+	var where string
+	var args []any
+	switch f.archived {
+	case ExcludeArchived:
+		where += " AND c.archived = 0"
+	case OnlyArchived:
+		where += " AND c.archived = 1"
+	}
+	if f.convID != "" {
+		where += " AND " + convCol + " = ?"
+		args = append(args, f.convID)
+	}
+	if !f.since.IsZero() {
+		where += " AND " + timeCol + " >= ?"
+		args = append(args, f.since.UnixMilli())
+	}
+	if !f.until.IsZero() {
+		where += " AND " + timeCol + " < ?"
+		args = append(args, f.until.UnixMilli())
+	}
+	return where, args
+}
+
 // windowClause restricts a MATCH to its SearchWindow newest rows (see
 // SearchWindow); it takes the match expression and the window as parameters.
 func windowClause(table string) string {
@@ -149,19 +187,9 @@ func windowClause(table string) string {
 // then run only for rows consumed until LIMIT is reached (no temporary sort
 // of every match joined to its message, which would read a table row per
 // match). The window clause bounds how many matches get ranked.
-func (s *Store) searchMessages(ctx context.Context, match string, n int, convID string, archived ArchiveFilter, marks snippetMarks) ([]SearchHit, error) {
-	var filter string
-	args := []any{marks.start, marks.end, marks.tokens, match}
-	switch archived {
-	case ExcludeArchived:
-		filter += " AND c.archived = 0"
-	case OnlyArchived:
-		filter += " AND c.archived = 1"
-	}
-	if convID != "" {
-		filter += " AND m.conversation_id = ?"
-		args = append(args, convID)
-	}
+func (s *Store) searchMessages(ctx context.Context, match string, n int, f searchFilter, marks snippetMarks) ([]SearchHit, error) {
+	filter, fargs := f.sql("m.conversation_id", "m.created_at")
+	args := append([]any{marks.start, marks.end, marks.tokens, match}, fargs...)
 	args = append(args, match, SearchWindow, n)
 	rows, err := s.db.QueryContext(ctx, `SELECT c.id, c.title, m.id, m.role,
 			snippet(messages_fts, 0, ?, ?, '…', ?), messages_fts.rank, m.created_at
@@ -193,19 +221,9 @@ func (s *Store) searchMessages(ctx context.Context, match string, n int, convID 
 }
 
 // searchTitles returns the best n conversation-title hits, like searchMessages.
-func (s *Store) searchTitles(ctx context.Context, match string, n int, convID string, archived ArchiveFilter, marks snippetMarks) ([]SearchHit, error) {
-	var filter string
-	args := []any{marks.start, marks.end, match}
-	switch archived {
-	case ExcludeArchived:
-		filter += " AND c.archived = 0"
-	case OnlyArchived:
-		filter += " AND c.archived = 1"
-	}
-	if convID != "" {
-		filter += " AND c.id = ?"
-		args = append(args, convID)
-	}
+func (s *Store) searchTitles(ctx context.Context, match string, n int, f searchFilter, marks snippetMarks) ([]SearchHit, error) {
+	filter, fargs := f.sql("c.id", "c.created_at")
+	args := append([]any{marks.start, marks.end, match}, fargs...)
 	args = append(args, match, SearchWindow, n)
 	rows, err := s.db.QueryContext(ctx, `SELECT c.id, c.title, highlight(conversations_fts, 0, ?, ?),
 			conversations_fts.rank, c.created_at

@@ -194,6 +194,9 @@ type SearchOptions struct {
 	HighlightEnd   string
 	// SnippetTokens is the snippet length in tokens; default 16, 1..64.
 	SnippetTokens int
+	// Since and Until, when set, keep hits created in [Since, Until): messages
+	// by their time, title matches by their conversation's creation.
+	Since, Until time.Time
 }
 
 // SearchHit is one match. MessageID is "" when the conversation title matched.
