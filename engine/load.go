@@ -100,6 +100,9 @@ func (e *Engine) loadDir(ctx context.Context, ref, dir string, report func(stage
 		tmpl: tmpl,
 		eos:  map[int32]bool{},
 	}
+	if d, ok := backend.(ops.DeviceDescriber); ok {
+		l.info.Device = d.Device()
+	}
 	_, isNone := tmpl.(*noTemplate)
 	l.info.ChatTemplate = !isNone
 	for _, id := range md.EOSTokenIDs() {

@@ -385,6 +385,9 @@ func TestRealLoadProgressAndSwap(t *testing.T) {
 	if stages[0] != "resolve" || stages[len(stages)-1] != "ready" {
 		t.Fatalf("stages %v", stages)
 	}
+	if info, _ := e.Loaded(); info.Backend != "cpu" || !strings.HasPrefix(info.Device, "CPU, 1 thread, ") {
+		t.Fatalf("backend %q on device %q", info.Backend, info.Device)
+	}
 	// A request naming another model swaps it in.
 	other := filepath.Join(td, "models", "tiny-qwen2-f32-q4")
 	res, err := e.Generate(context.Background(), Request{Model: other, PromptTokens: []int32{1, 450}, MaxTokens: 2}, nil)

@@ -254,6 +254,7 @@ type ModelInfo struct {
 	NumLayers     int
 	HiddenSize    int
 	Backend       string
+	Device        string // what the backend computes on, e.g. "CPU, 2 threads, AVX-512"
 	WeightBytes   int64
 	Quantization  string // e.g. "4-bit g64", "" when dense
 	ChatTemplate  bool   // false: only raw prompts work

@@ -114,6 +114,15 @@ func NewBackend(threads int) (ops.Backend, error) {
 // Name implements ops.Backend.
 func (b *Backend) Name() string { return "mlx" }
 
+// Device implements ops.DeviceDescriber.
+func (b *Backend) Device() string {
+	i := b.l.info
+	if i.DeviceName != "" {
+		return fmt.Sprintf("%s (%s), MLX %s", i.Device, i.DeviceName, i.Version)
+	}
+	return fmt.Sprintf("%s, MLX %s", i.Device, i.Version)
+}
+
 // Info describes the library and device the backend runs on.
 func (b *Backend) Info() Info { return b.l.info }
 

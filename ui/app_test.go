@@ -341,6 +341,7 @@ func TestSendAndStreamReply(t *testing.T) {
 	}})
 	h.waitModel()
 	h.waitText("tiny-llama")
+	h.waitText("cpu (CPU, ") // the status bar names the backend and its device
 	h.typeText("Hello there, model")
 	h.key(tcell.KeyEnter)
 	// While streaming: the spinner state and the "generating" header.

@@ -76,6 +76,9 @@ func (s *StatusBar) Draw(screen tcell.Screen) {
 		}
 		left = append(left, markdown.Span{Text: shortModel(a.modelInfo.Ref), Style: acc},
 			markdown.Span{Text: " · " + a.modelInfo.Backend, Style: base})
+		if a.modelInfo.Device != "" {
+			left = append(left, markdown.Span{Text: " (" + a.modelInfo.Device + ")", Style: dim})
+		}
 		if a.modelInfo.Quantization != "" {
 			left = append(left, markdown.Span{Text: " · " + a.modelInfo.Quantization, Style: dim})
 		}

@@ -44,6 +44,16 @@ func NewBackend(threads int) *Backend {
 // Name implements ops.Backend.
 func (b *Backend) Name() string { return "cpu" }
 
+// Device implements ops.DeviceDescriber: the cores used and the kernels
+// this processor runs.
+func (b *Backend) Device() string {
+	threads := "threads"
+	if b.threads == 1 {
+		threads = "thread"
+	}
+	return fmt.Sprintf("CPU, %d %s, %s", b.threads, threads, kernelFamily())
+}
+
 // Threads is the number of worker threads.
 func (b *Backend) Threads() int { return b.threads }
 

@@ -21,6 +21,17 @@ var (
 	useAVX2    = haveAVX2
 )
 
+// kernelFamily names the SIMD kernels in use, for people.
+func kernelFamily() string {
+	switch {
+	case use512:
+		return "AVX-512"
+	case useAVX2:
+		return "AVX2"
+	}
+	return "portable Go"
+}
+
 // quantSIMD reports whether SIMD float kernels for 4/8-bit weights exist.
 func quantSIMD() bool { return have512 || haveAVX2 }
 

@@ -8,6 +8,9 @@ const haveIntDot = false
 
 func quantSIMD() bool { return false }
 
+// kernelFamily names the kernels in use, for people.
+func kernelFamily() string { return "portable Go" }
+
 func twoRowKernels() bool { return false }
 
 func group32SIMD() bool { return false }

@@ -125,6 +125,13 @@ type Attn struct {
 	SoftCap                 float32 // if > 0: scores = SoftCap·tanh(scores/SoftCap) (Gemma 2)
 }
 
+// DeviceDescriber is optionally implemented by a backend that can say, for
+// people, what it computes on (status bars, doctor): "CPU, 2 threads, AVX-512",
+// "Metal GPU (Apple M2)".
+type DeviceDescriber interface {
+	Device() string
+}
+
 // Backend is a compute backend. See the package comment for the rules.
 type Backend interface {
 	// Name is a short identifier such as "cpu" or "mlx".
