@@ -310,3 +310,95 @@ func TestDefaultMaxTokensFitsTheContext(t *testing.T) {
 		t.Fatalf("explicit overflow: %d %v", resp.StatusCode, body)
 	}
 }
+
+func TestLogprobs(t *testing.T) {
+	hs, _ := newTestServer(t, nil)
+	body := `{"messages":[{"role":"user","content":"Hi"}],"max_tokens":6,"temperature":0,"logprobs":true,"top_logprobs":3}`
+	resp, full := post(t, hs.URL+"/v1/chat/completions", body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %v", resp.StatusCode, full)
+	}
+	choice := full["choices"].([]any)[0].(map[string]any)
+	content := choice["logprobs"].(map[string]any)["content"].([]any)
+	usage := full["usage"].(map[string]any)
+	if len(content) != int(usage["completion_tokens"].(float64)) {
+		t.Fatalf("%d logprobs for %v tokens", len(content), usage["completion_tokens"])
+	}
+	var joined strings.Builder
+	for _, c := range content {
+		e := c.(map[string]any)
+		lp := e["logprob"].(float64)
+		top := e["top_logprobs"].([]any)
+		if lp > 0 || len(top) != 3 {
+			t.Fatalf("entry %v", e)
+		}
+		// Greedy: the chosen token is the most likely one.
+		if best := top[0].(map[string]any)["logprob"].(float64); best > lp+1e-5 {
+			t.Fatalf("greedy token logprob %g below the best alternative %g", lp, best)
+		}
+		joined.WriteString(e["token"].(string))
+	}
+	// The tokens' texts join into the reply (max_tokens ended it: no EOS or
+	// stop string left out).
+	text := choice["message"].(map[string]any)["content"].(string)
+	if choice["finish_reason"] != "length" || joined.String() != text {
+		t.Fatalf("finish %v: token texts join to %q, the reply is %q", choice["finish_reason"], joined.String(), text)
+	}
+	// Streamed, each chunk carries its tokens' logprobs: all of them, in order.
+	req, _ := http.NewRequest("POST", hs.URL+"/v1/chat/completions", strings.NewReader(strings.TrimSuffix(body, "}")+`,"stream":true}`))
+	sresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sresp.Body.Close()
+	var streamedTokens strings.Builder
+	sc := bufio.NewScanner(sresp.Body)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok || data == "[DONE]" {
+			continue
+		}
+		var chunk struct {
+			Choices []struct {
+				Logprobs *chatLogprobs `json:"logprobs"`
+			} `json:"choices"`
+		}
+		if err := json.Unmarshal([]byte(data), &chunk); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range chunk.Choices {
+			if c.Logprobs != nil {
+				for _, e := range c.Logprobs.Content {
+					streamedTokens.WriteString(e.Token)
+				}
+			}
+		}
+	}
+	if streamedTokens.String() != text {
+		t.Fatalf("streamed logprob tokens join to %q, want %q", streamedTokens.String(), text)
+	}
+	// top_logprobs without logprobs, and out of range, are the client's errors.
+	for _, b := range []string{
+		`{"messages":[{"role":"user","content":"Hi"}],"top_logprobs":2}`,
+		`{"messages":[{"role":"user","content":"Hi"}],"logprobs":true,"top_logprobs":21}`,
+		`{"prompt":"Hi","logprobs":99}`,
+	} {
+		url := hs.URL + "/v1/chat/completions"
+		if strings.Contains(b, `"prompt"`) {
+			url = hs.URL + "/v1/completions"
+		}
+		if resp, body := post(t, url, b); resp.StatusCode != 400 {
+			t.Fatalf("%s: %d %v", b, resp.StatusCode, body)
+		}
+	}
+	// Legacy completions: parallel arrays with text offsets.
+	resp, comp := post(t, hs.URL+"/v1/completions", `{"prompt":"Once upon","max_tokens":5,"temperature":0,"logprobs":2}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("completions: %d %v", resp.StatusCode, comp)
+	}
+	lp := comp["choices"].([]any)[0].(map[string]any)["logprobs"].(map[string]any)
+	tokens, offs := lp["tokens"].([]any), lp["text_offset"].([]any)
+	if len(tokens) == 0 || len(tokens) != len(offs) || len(lp["top_logprobs"].([]any)) != len(tokens) || offs[0].(float64) != 0 {
+		t.Fatalf("legacy logprobs %v", lp)
+	}
+}

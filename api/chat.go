@@ -23,7 +23,7 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	s.serve(w, r, ereq, req.Stream, includeUsage, chatShape{})
+	s.serve(w, r, ereq, req.Stream, includeUsage, chatShape{logprobs: ereq.Logprobs})
 }
 
 // chatToEngine validates a chat request and converts it.
@@ -32,8 +32,15 @@ func (s *Server) chatToEngine(req *chatRequest) (engine.Request, error) {
 	if req.N != nil && *req.N != 1 {
 		return out, &badRequest{"n", fmt.Sprintf("%d: impetus generates one choice per request (n must be 1)", *req.N)}
 	}
-	if req.Logprobs != nil && *req.Logprobs {
-		return out, &badRequest{"logprobs", "log probabilities are not supported by impetus"}
+	wantLogprobs := req.Logprobs != nil && *req.Logprobs
+	top := 0
+	if req.TopLogprobs != nil {
+		if !wantLogprobs {
+			return out, &badRequest{"top_logprobs", "needs \"logprobs\": true"}
+		}
+		if top = *req.TopLogprobs; top < 0 || top > 20 {
+			return out, &badRequest{"top_logprobs", fmt.Sprintf("%d is out of range [0, 20]", top)}
+		}
 	}
 	if req.ResponseFormat != nil && req.ResponseFormat.Type != "" && req.ResponseFormat.Type != "text" {
 		return out, &badRequest{"response_format", fmt.Sprintf("type %q is not supported (only \"text\")", req.ResponseFormat.Type)}
@@ -73,7 +80,7 @@ func (s *Server) chatToEngine(req *chatRequest) (engine.Request, error) {
 	}
 	return engine.Request{
 		Model: model, Messages: msgs, MaxTokens: n, ClampMaxTokens: clamp, Sampling: sp, Stop: stop,
-		Tools: req.Tools, TemplateVars: req.ChatTemplateKwargs,
+		Tools: req.Tools, TemplateVars: req.ChatTemplateKwargs, Logprobs: wantLogprobs, TopLogprobs: top,
 	}, nil
 }
 
@@ -152,30 +159,38 @@ func contentText(raw json.RawMessage) (string, error) {
 type shape interface {
 	idPrefix() string
 	full(id, model string, created int64, res *engine.Result) any
-	// chunk is a streamed piece: text, and a finish reason on the last one.
-	chunk(id, model string, created int64, text *string, first bool, finish *string) any
+	// chunk is a streamed piece: text, the log-probabilities of the tokens
+	// it completes (when asked for), and a finish reason on the last one.
+	chunk(id, model string, created int64, text *string, lps []engine.TokenLogprob, first bool, finish *string) any
 	usageChunk(id, model string, created int64, u usage) any
 }
 
-type chatShape struct{}
+type chatShape struct{ logprobs bool }
 
 func (chatShape) idPrefix() string { return "chatcmpl-" }
 
-func (chatShape) full(id, model string, created int64, res *engine.Result) any {
+func (c chatShape) full(id, model string, created int64, res *engine.Result) any {
+	choice := chatChoice{Message: chatMessage{Role: "assistant", Content: res.Text}, FinishReason: finishReason(res)}
+	if c.logprobs {
+		choice.Logprobs = chatLogprobsOf(res.Logprobs)
+	}
 	return chatCompletion{
 		ID: id, Object: "chat.completion", Created: created, Model: model, SystemFingerprint: fingerprint,
-		Choices: []chatChoice{{Message: chatMessage{Role: "assistant", Content: res.Text}, FinishReason: finishReason(res)}},
-		Usage:   usageOf(res),
+		Choices: []chatChoice{choice}, Usage: usageOf(res),
 	}
 }
 
-func (chatShape) chunk(id, model string, created int64, text *string, first bool, finish *string) any {
+func (c chatShape) chunk(id, model string, created int64, text *string, lps []engine.TokenLogprob, first bool, finish *string) any {
 	d := chatDelta{Content: text}
 	if first {
 		d.Role = "assistant"
 	}
+	choice := chunkChoice{Delta: d, FinishReason: finish}
+	if c.logprobs && len(lps) > 0 {
+		choice.Logprobs = chatLogprobsOf(lps)
+	}
 	return chatChunk{ID: id, Object: "chat.completion.chunk", Created: created, Model: model, SystemFingerprint: fingerprint,
-		Choices: []chunkChoice{{Delta: d, FinishReason: finish}}}
+		Choices: []chunkChoice{choice}}
 }
 
 func (chatShape) usageChunk(id, model string, created int64, u usage) any {
@@ -232,6 +247,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, req engine.Reques
 
 	sse := newSSEWriter(w, s.writeTimeout())
 	started := false
+	// Log-probabilities of tokens whose text is still held back (a partial
+	// character, a possible stop string) ride with the next text chunk.
+	var pendingLps []engine.TokenLogprob
 	res, err := s.generate(r.Context(), req, func(ev engine.Event) {
 		if sse.failed() {
 			return
@@ -241,11 +259,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, req engine.Reques
 			started = true
 			sse.start()
 			empty := ""
-			sse.send(sh.chunk(id, modelName(), created, &empty, true, nil))
+			sse.send(sh.chunk(id, modelName(), created, &empty, nil, true, nil))
 		case engine.EventToken:
+			if ev.Logprob != nil {
+				pendingLps = append(pendingLps, *ev.Logprob)
+			}
 			if ev.Text != "" {
 				text := ev.Text
-				sse.send(sh.chunk(id, modelName(), created, &text, false, nil))
+				sse.send(sh.chunk(id, modelName(), created, &text, pendingLps, false, nil))
+				pendingLps = nil
 			}
 		}
 	})
@@ -268,7 +290,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, req engine.Reques
 		return
 	}
 	fr := finishReason(res)
-	sse.send(sh.chunk(id, modelName(), created, nil, false, &fr))
+	sse.send(sh.chunk(id, modelName(), created, nil, pendingLps, false, &fr))
 	if includeUsage {
 		sse.send(sh.usageChunk(id, modelName(), created, usageOf(res)))
 	}

@@ -21,7 +21,11 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage
-	s.serve(w, r, ereq, req.Stream, includeUsage, textShape{echo: req.Echo, prompt: ereq.Prompt})
+	sh := textShape{echo: req.Echo, prompt: ereq.Prompt, logprobs: ereq.Logprobs, offset: new(int)}
+	if req.Echo {
+		*sh.offset = len(ereq.Prompt)
+	}
+	s.serve(w, r, ereq, req.Stream, includeUsage, sh)
 }
 
 func (s *Server) completionToEngine(req *completionRequest) (engine.Request, error) {
@@ -31,8 +35,8 @@ func (s *Server) completionToEngine(req *completionRequest) (engine.Request, err
 		return out, &badRequest{"n", fmt.Sprintf("%d: impetus generates one choice per request (n must be 1)", *req.N)}
 	case req.BestOf != nil && *req.BestOf != 1:
 		return out, &badRequest{"best_of", "only best_of=1 is supported"}
-	case req.Logprobs != nil && *req.Logprobs > 0:
-		return out, &badRequest{"logprobs", "log probabilities are not supported by impetus"}
+	case req.Logprobs != nil && (*req.Logprobs < 0 || *req.Logprobs > 20):
+		return out, &badRequest{"logprobs", fmt.Sprintf("%d is out of range [0, 20]", *req.Logprobs)}
 	case req.Suffix != nil && *req.Suffix != "":
 		return out, &badRequest{"suffix", "suffix (fill-in-the-middle) is not supported"}
 	}
@@ -52,7 +56,11 @@ func (s *Server) completionToEngine(req *completionRequest) (engine.Request, err
 	if err != nil {
 		return out, err
 	}
-	return engine.Request{Model: model, Prompt: prompt, PromptTokens: tokens, MaxTokens: n, ClampMaxTokens: clamp, Sampling: sp, Stop: stop}, nil
+	r := engine.Request{Model: model, Prompt: prompt, PromptTokens: tokens, MaxTokens: n, ClampMaxTokens: clamp, Sampling: sp, Stop: stop}
+	if req.Logprobs != nil {
+		r.Logprobs, r.TopLogprobs = true, *req.Logprobs
+	}
+	return r, nil
 }
 
 // promptOf accepts a string, a one-element array of strings, or token ids.
@@ -82,8 +90,12 @@ func promptOf(raw json.RawMessage) (string, []int32, error) {
 }
 
 type textShape struct {
-	echo   bool
-	prompt string
+	echo     bool
+	prompt   string
+	logprobs bool
+	// offset is where the next streamed token's text starts in the
+	// completion (text_offset counts from the start of the whole text).
+	offset *int
 }
 
 func (textShape) idPrefix() string { return "cmpl-" }
@@ -95,11 +107,15 @@ func (t textShape) full(id, model string, created int64, res *engine.Result) any
 	}
 	fr := finishReason(res)
 	u := usageOf(res)
+	choice := textChoice{Text: text, FinishReason: &fr}
+	if t.logprobs {
+		choice.Logprobs = textLogprobsOf(res.Logprobs, len(text)-len(res.Text))
+	}
 	return textCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: fingerprint,
-		Choices: []textChoice{{Text: text, FinishReason: &fr}}, Usage: &u}
+		Choices: []textChoice{choice}, Usage: &u}
 }
 
-func (t textShape) chunk(id, model string, created int64, text *string, first bool, finish *string) any {
+func (t textShape) chunk(id, model string, created int64, text *string, lps []engine.TokenLogprob, first bool, finish *string) any {
 	s := ""
 	if text != nil {
 		s = *text
@@ -107,8 +123,16 @@ func (t textShape) chunk(id, model string, created int64, text *string, first bo
 	if first && t.echo {
 		s = t.prompt + s
 	}
+	choice := textChoice{Text: s, FinishReason: finish}
+	if t.logprobs && len(lps) > 0 {
+		lp := textLogprobsOf(lps, *t.offset)
+		for _, p := range lps {
+			*t.offset += len(p.Text)
+		}
+		choice.Logprobs = lp
+	}
 	return textCompletion{ID: id, Object: "text_completion", Created: created, Model: model, SystemFingerprint: fingerprint,
-		Choices: []textChoice{{Text: s, FinishReason: finish}}}
+		Choices: []textChoice{choice}}
 }
 
 func (textShape) usageChunk(id, model string, created int64, u usage) any {

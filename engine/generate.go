@@ -291,10 +291,14 @@ func (e *Engine) generate(ctx context.Context, m *loaded, req Request, queue tim
 		} else {
 			res.Timings.Decode = now.Sub(firstAt)
 		}
+		prev := int32(-1) // the generated text starts here: no token before it
+		if len(res.Tokens) > 0 {
+			prev = res.Tokens[len(res.Tokens)-1]
+		}
 		res.Tokens = append(res.Tokens, tok)
 		smp.accept(tok)
 		if req.Logprobs {
-			lp = tokenLogprob(raw, tok, req.TopLogprobs, m.tok)
+			lp = tokenLogprob(raw, prev, tok, req.TopLogprobs, m.tok)
 			res.Logprobs = append(res.Logprobs, *lp)
 		}
 		if m.eos[tok] && !req.IgnoreEOS {
@@ -356,15 +360,28 @@ func (e *Engine) generate(ctx context.Context, m *loaded, req Request, queue tim
 
 // tokenLogprob is the log-probability of tok under the model's distribution
 // (raw logits: before temperature, penalties and truncation), with the top
-// most likely alternatives.
-func tokenLogprob(raw []float32, tok int32, top int, tk codec) *TokenLogprob {
+// most likely alternatives. Texts are what each token adds after the
+// previously generated token prev (-1 for the first), so that the chosen
+// tokens' texts join into the generated text, as its decoding does (a
+// SentencePiece token decoded alone would lose its leading space).
+func tokenLogprob(raw []float32, prev, tok int32, top int, tk codec) *TokenLogprob {
+	text := func(id int32) string { return tk.decode([]int32{id}) }
+	if prev >= 0 {
+		prevText := tk.decode([]int32{prev})
+		text = func(id int32) string {
+			if t, ok := strings.CutPrefix(tk.decode([]int32{prev, id}), prevText); ok {
+				return t
+			}
+			return tk.decode([]int32{id})
+		}
+	}
 	maxL := raw[argmax(raw)]
 	var sum float64
 	for _, v := range raw {
 		sum += math.Exp(float64(v - maxL))
 	}
 	lse := float64(maxL) + math.Log(sum)
-	lp := &TokenLogprob{Token: tok, Text: tk.decode([]int32{tok}), Logprob: float32(float64(raw[tok]) - lse)}
+	lp := &TokenLogprob{Token: tok, Text: text(tok), Logprob: float32(float64(raw[tok]) - lse)}
 	if top > 0 {
 		ids := make([]int32, len(raw))
 		for i := range ids {
@@ -374,7 +391,7 @@ func tokenLogprob(raw []float32, tok int32, top int, tk codec) *TokenLogprob {
 		selectTop(ids, raw, top)
 		sortDesc(ids[:top], raw)
 		for _, id := range ids[:top] {
-			lp.Top = append(lp.Top, TokenLogprob{Token: id, Text: tk.decode([]int32{id}), Logprob: float32(float64(raw[id]) - lse)})
+			lp.Top = append(lp.Top, TokenLogprob{Token: id, Text: text(id), Logprob: float32(float64(raw[id]) - lse)})
 		}
 	}
 	return lp
