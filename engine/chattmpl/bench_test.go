@@ -67,14 +67,13 @@ func BenchmarkRenderLongConversation(b *testing.B) {
 	}
 }
 
-// benchHFJinja times @huggingface/jinja (node) on the same rendering, when
-// IMPETUS_HFJINJA names a node_modules directory holding it (see
-// TestCrossCheckHFJinja); the figure is node's own per-rendering time.
+// benchHFJinja times @huggingface/jinja (node) on the same rendering (see
+// hfJinjaDir); the figure is node's own per-rendering time.
 func benchHFJinja(b *testing.B, tmpl *Template, in []byte) {
-	dir := os.Getenv("IMPETUS_HFJINJA")
+	dir := hfJinjaDir(b)
 	node, err := exec.LookPath("node")
-	if dir == "" || err != nil {
-		b.Skip("set IMPETUS_HFJINJA (and have node) to time @huggingface/jinja side by side")
+	if err != nil {
+		b.Skip("node is not installed: cannot time @huggingface/jinja side by side")
 	}
 	req, _ := json.Marshal(map[string]any{"template": tmpl.src, "vars": json.RawMessage(withTokens(in, tmpl)), "n": max(b.N, 50)})
 	cmd := exec.Command(node, "testdata/hfjinja_bench.mjs")

@@ -16,25 +16,30 @@ import (
 // TestCrossCheckHFJinja renders every construct case and every reference
 // scenario with @huggingface/jinja (node) and with this engine, and requires
 // identical bytes wherever @huggingface/jinja succeeds (cases marked
-// hfDiffers excepted). It needs node and the npm package, so it runs only
-// when IMPETUS_HFJINJA names a node_modules directory holding
-// @huggingface/jinja, e.g.:
-//
-//	npm install --prefix /tmp/hfj @huggingface/jinja@0.5.11
-//	IMPETUS_HFJINJA=/tmp/hfj/node_modules go test -run CrossCheck ./engine/chattmpl/
+// hfDiffers excepted). It needs node and the npm package: it uses the
+// repository's pinned test clients (testdata/npm, installed by `npm ci`
+// there, as CI does) or the node_modules directory IMPETUS_HFJINJA names,
+// and skips when neither is there.
 //
 // More cases come from IMPETUS_CHAT_TEMPLATES, a directory of *.jinja chat
 // templates (each rendered with every shared scenario plus tool-call,
 // thinking and multi-part ones), and IMPETUS_HFJINJA_CASES, a JSON-lines file
 // of {"name", "template", "vars"} objects.
-func TestCrossCheckHFJinja(t *testing.T) {
+// hfJinjaDir is the node_modules directory holding @huggingface/jinja:
+// IMPETUS_HFJINJA, else the repository's testdata/npm; it skips without one.
+func hfJinjaDir(tb testing.TB) string {
 	dir := os.Getenv("IMPETUS_HFJINJA")
 	if dir == "" {
-		t.Skip("set IMPETUS_HFJINJA to a node_modules directory with @huggingface/jinja to cross-check")
+		dir, _ = filepath.Abs(filepath.Join("..", "..", "testdata", "npm", "node_modules"))
 	}
 	if _, err := os.Stat(filepath.Join(dir, "@huggingface", "jinja")); err != nil {
-		t.Skipf("@huggingface/jinja not found under %s", dir)
+		tb.Skipf("@huggingface/jinja not found under %s: run (cd testdata/npm && npm ci), or set IMPETUS_HFJINJA", dir)
 	}
+	return dir
+}
+
+func TestCrossCheckHFJinja(t *testing.T) {
+	dir := hfJinjaDir(t)
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node not found")
