@@ -73,28 +73,10 @@ func (l *ConvList) open(i int) {
 // loadFirst (re)loads the first page, keeping the current conversation selected.
 func (l *ConvList) loadFirst() {
 	l.seq++
-	seq := l.seq
-	opts := store.ListOptions{Limit: l.a.opts.PageSize}
-	if l.archived {
-		opts.Archived = store.IncludeArchived
-	}
-	l.loading = true
-	l.a.goDB(func(ctx context.Context) func() {
-		page, err := l.a.st.ListConversations(ctx, opts)
-		return func() {
-			if seq != l.seq {
-				return
-			}
-			l.loading = false
-			if err != nil {
-				l.a.flash("Conversation list: "+err.Error(), true)
-				return
-			}
-			l.convs = page.Conversations
-			l.next = page.NextCursor
-			l.total = page.Total
-			l.rebuild()
-		}
+	l.load("", func(page *store.ConversationPage) {
+		l.convs = page.Conversations
+		l.total = page.Total
+		l.rebuild()
 	})
 }
 
@@ -103,8 +85,23 @@ func (l *ConvList) loadMore() {
 	if l.loading || l.next == "" {
 		return
 	}
+	l.load(l.next, func(page *store.ConversationPage) {
+		l.convs = append(l.convs, page.Conversations...)
+		l.syncing = true
+		for _, c := range page.Conversations {
+			main, sec := l.itemText(c)
+			l.AddItem(main, sec, 0, nil)
+		}
+		l.syncing = false
+		l.updateTitle()
+	})
+}
+
+// load reads the page at cursor off the UI goroutine and hands it to show
+// on the UI goroutine, unless a newer first-page load superseded it.
+func (l *ConvList) load(cursor string, show func(*store.ConversationPage)) {
 	seq := l.seq
-	opts := store.ListOptions{Limit: l.a.opts.PageSize, Cursor: l.next}
+	opts := store.ListOptions{Limit: l.a.opts.PageSize, Cursor: cursor}
 	if l.archived {
 		opts.Archived = store.IncludeArchived
 	}
@@ -121,14 +118,7 @@ func (l *ConvList) loadMore() {
 				return
 			}
 			l.next = page.NextCursor
-			l.convs = append(l.convs, page.Conversations...)
-			l.syncing = true
-			for _, c := range page.Conversations {
-				main, sec := l.itemText(c)
-				l.AddItem(main, sec, 0, nil)
-			}
-			l.syncing = false
-			l.updateTitle()
+			show(page)
 		}
 	})
 }
