@@ -37,35 +37,6 @@ func elemSize(d C.mlx_dtype) int {
 	return 4
 }
 
-// checkRaw validates a stored tensor's type, shape and byte length.
-func checkRaw(r *ops.Raw, want []int, dtypes ...ops.DType) error {
-	if r == nil {
-		return errors.New("mlx: missing tensor")
-	}
-	ok := false
-	for _, d := range dtypes {
-		ok = ok || r.DType == d
-	}
-	if !ok {
-		return fmt.Errorf("%s: tensor %s has dtype %s; want one of %v", r.File, r.Name, r.DType, dtypes)
-	}
-	if len(r.Shape) != len(want) {
-		return fmt.Errorf("%s: tensor %s has shape %v; want %v", r.File, r.Name, r.Shape, want)
-	}
-	n := 1
-	for i := range want {
-		if r.Shape[i] != want[i] {
-			return fmt.Errorf("%s: tensor %s has shape %v; want %v", r.File, r.Name, r.Shape, want)
-		}
-		n *= want[i]
-	}
-	dt, _ := rawDType(r.DType)
-	if r.Data != nil && len(r.Data) != n*elemSize(dt) {
-		return fmt.Errorf("%s: tensor %s holds %d bytes; shape %v of %s needs %d", r.File, r.Name, len(r.Data), want, r.DType, n*elemSize(dt))
-	}
-	return nil
-}
-
 // fixDType settles the native activation type on the first float weight.
 func (b *Backend) fixDType(d C.mlx_dtype) {
 	if !b.dtFixed && (d == C.MLX_FLOAT32 || d == C.MLX_FLOAT16 || d == C.MLX_BFLOAT16) {
@@ -228,7 +199,7 @@ func (b *Backend) LoadLinear(s ops.LinearSpec) (ops.Linear, error) {
 	l := &linear{b: b, name: w.Name, out: w.Shape[0]}
 	if s.Quant == nil {
 		l.in = w.Shape[1]
-		if err := checkRaw(w, []int{l.out, l.in}, ops.F32, ops.F16, ops.BF16); err != nil {
+		if err := w.Check([]int{l.out, l.in}, ops.F32, ops.F16, ops.BF16); err != nil {
 			return nil, err
 		}
 	} else {
@@ -254,21 +225,21 @@ func (b *Backend) LoadLinear(s ops.LinearSpec) (ops.Linear, error) {
 		if l.in%q.GroupSize != 0 {
 			return nil, fmt.Errorf("%s: tensor %s: input size %d is not a multiple of group size %d", w.File, w.Name, l.in, q.GroupSize)
 		}
-		if err := checkRaw(w, []int{l.out, words}, ops.U32); err != nil {
+		if err := w.Check([]int{l.out, words}, ops.U32); err != nil {
 			return nil, err
 		}
 		for _, r := range []*ops.Raw{s.Scales, s.Biases} {
 			if r == nil {
 				return nil, fmt.Errorf("%s: quantized tensor %s has no .scales/.biases companion", w.File, w.Name)
 			}
-			if err := checkRaw(r, []int{l.out, l.in / q.GroupSize}, ops.F32, ops.F16, ops.BF16); err != nil {
+			if err := r.Check([]int{l.out, l.in / q.GroupSize}, ops.F32, ops.F16, ops.BF16); err != nil {
 				return nil, fmt.Errorf("%w (quantized %s: %d-bit, group %d)", err, w.Name, q.Bits, q.GroupSize)
 			}
 		}
 		l.bits, l.group = q.Bits, q.GroupSize
 	}
 	if s.Bias != nil {
-		if err := checkRaw(s.Bias, []int{l.out}, ops.F32, ops.F16, ops.BF16); err != nil {
+		if err := s.Bias.Check([]int{l.out}, ops.F32, ops.F16, ops.BF16); err != nil {
 			return nil, err
 		}
 	}
@@ -317,7 +288,7 @@ func (b *Backend) LoadVector(r *ops.Raw, addOne bool) (ops.Vector, error) {
 	if len(r.Shape) != 1 {
 		return nil, fmt.Errorf("%s: tensor %s has shape %v; want 1 dimension", r.File, r.Name, r.Shape)
 	}
-	if err := checkRaw(r, []int{r.Shape[0]}, ops.F32, ops.F16, ops.BF16); err != nil {
+	if err := r.Check([]int{r.Shape[0]}, ops.F32, ops.F16, ops.BF16); err != nil {
 		return nil, err
 	}
 	v := &vector{n: r.Shape[0]}

@@ -110,7 +110,7 @@ func (b *Backend) LoadVector(r *ops.Raw, addOne bool) (ops.Vector, error) {
 	if len(r.Shape) != 1 {
 		return nil, fmt.Errorf("%s: tensor %s has shape %v; want 1 dimension", r.File, r.Name, r.Shape)
 	}
-	if err := checkRaw(r, []int{r.Shape[0]}, ops.F32, ops.F16, ops.BF16); err != nil {
+	if err := r.Check([]int{r.Shape[0]}, ops.F32, ops.F16, ops.BF16); err != nil {
 		return nil, err
 	}
 	w, err := widen(r)

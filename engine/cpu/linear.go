@@ -55,7 +55,7 @@ func loadLinear(s ops.LinearSpec) (*linear, error) {
 	l := &linear{name: w.Name, out: w.Shape[0]}
 	if s.Quant == nil {
 		l.in = w.Shape[1]
-		if err := checkRaw(w, []int{l.out, l.in}, ops.F32, ops.F16, ops.BF16); err != nil {
+		if err := w.Check([]int{l.out, l.in}, ops.F32, ops.F16, ops.BF16); err != nil {
 			return nil, err
 		}
 		l.dtype = w.DType
@@ -85,7 +85,7 @@ func loadLinear(s ops.LinearSpec) (*linear, error) {
 		if l.in%q.GroupSize != 0 {
 			return nil, fmt.Errorf("%s: tensor %s: input size %d is not a multiple of group size %d", w.File, w.Name, l.in, q.GroupSize)
 		}
-		if err := checkRaw(w, []int{l.out, l.wordsPerRow}, ops.U32); err != nil {
+		if err := w.Check([]int{l.out, l.wordsPerRow}, ops.U32); err != nil {
 			return nil, err
 		}
 		groups := l.in / q.GroupSize
@@ -93,7 +93,7 @@ func loadLinear(s ops.LinearSpec) (*linear, error) {
 			if r == nil {
 				return nil, fmt.Errorf("%s: quantized tensor %s has no .scales/.biases companion", w.File, w.Name)
 			}
-			if err := checkRaw(r, []int{l.out, groups}, ops.F32, ops.F16, ops.BF16); err != nil {
+			if err := r.Check([]int{l.out, groups}, ops.F32, ops.F16, ops.BF16); err != nil {
 				return nil, fmt.Errorf("%w (quantized %s: %d-bit, group %d)", err, w.Name, q.Bits, q.GroupSize)
 			}
 		}
@@ -126,7 +126,7 @@ func loadLinear(s ops.LinearSpec) (*linear, error) {
 		l.packed = asU32(w.Data)
 	}
 	if s.Bias != nil {
-		if err := checkRaw(s.Bias, []int{l.out}, ops.F32, ops.F16, ops.BF16); err != nil {
+		if err := s.Bias.Check([]int{l.out}, ops.F32, ops.F16, ops.BF16); err != nil {
 			return nil, err
 		}
 		var err error

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // ErrNonFinite is wrapped by the error Logits returns when a value is NaN or
@@ -38,6 +39,17 @@ const (
 	U32  DType = "U32"
 )
 
+// Size is the bytes of one element; 0 for a type no backend stores.
+func (d DType) Size() int {
+	switch d {
+	case F32, U32, "I32":
+		return 4
+	case F16, BF16:
+		return 2
+	}
+	return 0
+}
+
 // Raw is one stored tensor: its bytes as found in the file (little-endian),
 // zero-copy when the file is memory-mapped. Name and File are for messages.
 type Raw struct {
@@ -46,6 +58,29 @@ type Raw struct {
 	DType DType
 	Shape []int
 	Data  []byte
+}
+
+// Check validates a stored tensor against what a backend expects: one of
+// dtypes, exactly shape, and the byte length they imply.
+// Errors name the file and the tensor.
+func (r *Raw) Check(shape []int, dtypes ...DType) error {
+	if r == nil {
+		return fmt.Errorf("missing tensor")
+	}
+	if !slices.Contains(dtypes, r.DType) {
+		return fmt.Errorf("%s: tensor %s has dtype %s; want one of %v", r.File, r.Name, r.DType, dtypes)
+	}
+	if !slices.Equal(r.Shape, shape) {
+		return fmt.Errorf("%s: tensor %s has shape %v; want %v", r.File, r.Name, r.Shape, shape)
+	}
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if want := n * r.DType.Size(); len(r.Data) != want {
+		return fmt.Errorf("%s: tensor %s holds %d bytes; shape %v of %s needs %d", r.File, r.Name, len(r.Data), shape, r.DType, want)
+	}
+	return nil
 }
 
 // Quant describes MLX affine quantization: w = scale·q + bias per group of
