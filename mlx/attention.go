@@ -133,16 +133,10 @@ func (b *Backend) Attention(q, k, v ops.Tensor, cache ops.KVCache, layer, pos in
 		b.fail("attention: kv cache %T does not belong to this mlx backend", cache)
 	case c.released:
 		b.fail("attention: kv cache already released")
-	case a.KVHeads <= 0 || a.Heads%a.KVHeads != 0:
-		b.fail("attention: %d heads is not a multiple of %d kv heads", a.Heads, a.KVHeads)
-	case qt.cols != a.Heads*D || kt.cols != a.KVHeads*D || vt.cols != a.KVHeads*D || kt.rows != T || vt.rows != T:
-		b.fail("attention: q %dx%d, k %dx%d, v %dx%d do not match %d heads, %d kv heads of %d", qt.rows, qt.cols, kt.rows, kt.cols, vt.rows, vt.cols, a.Heads, a.KVHeads, D)
-	case a.KVHeads != c.spec.KVHeads || D != c.spec.HeadDim || layer < 0 || layer >= c.spec.Layers:
-		b.fail("attention: layer %d with %d kv heads of %d does not fit the cache %+v", layer, a.KVHeads, D, c.spec)
-	case c.spec.MaxLen > 0 && pos+T > c.spec.MaxLen:
-		b.fail("attention: positions up to %d exceed the context length %d", pos+T, c.spec.MaxLen)
-	case pos < 0:
-		b.fail("attention: negative position %d", pos)
+	default:
+		if err := a.Check(c.spec, layer, pos, T, qt.cols, kt.rows, kt.cols, vt.rows, vt.cols); err != nil {
+			b.fail("%v", err)
+		}
 	}
 	if b.err == nil && c.inStep != b.step+1 {
 		c.inStep = b.step + 1

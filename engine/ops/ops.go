@@ -160,6 +160,28 @@ type Attn struct {
 	SoftCap                 float32 // if > 0: scores = SoftCap·tanh(scores/SoftCap) (Gemma 2)
 }
 
+// Check validates an Attention call's arguments, the same for every
+// backend: q is T×(Heads·HeadDim), k and v T×(KVHeads·HeadDim), the heads
+// group evenly, the layer and head sizes fit the cache, and positions
+// pos..pos+T-1 fit its context. qCols, kCols, vCols, kRows, vRows are the
+// tensors' shapes; T is q's row count.
+func (a Attn) Check(spec KVSpec, layer, pos, T, qCols, kRows, kCols, vRows, vCols int) error {
+	D := a.HeadDim
+	switch {
+	case a.KVHeads <= 0 || a.Heads%a.KVHeads != 0:
+		return fmt.Errorf("attention: %d heads is not a multiple of %d kv heads", a.Heads, a.KVHeads)
+	case qCols != a.Heads*D || kCols != a.KVHeads*D || vCols != a.KVHeads*D || kRows != T || vRows != T:
+		return fmt.Errorf("attention: q %dx%d, k %dx%d, v %dx%d do not match %d heads, %d kv heads of %d", T, qCols, kRows, kCols, vRows, vCols, a.Heads, a.KVHeads, D)
+	case a.KVHeads != spec.KVHeads || D != spec.HeadDim || layer < 0 || layer >= spec.Layers:
+		return fmt.Errorf("attention: layer %d with %d kv heads of %d does not fit the cache %+v", layer, a.KVHeads, D, spec)
+	case spec.MaxLen > 0 && pos+T > spec.MaxLen:
+		return fmt.Errorf("attention: positions up to %d exceed the context length %d", pos+T, spec.MaxLen)
+	case pos < 0:
+		return fmt.Errorf("attention: negative position %d", pos)
+	}
+	return nil
+}
+
 // DeviceDescriber is optionally implemented by a backend that can say, for
 // people, what it computes on (status bars, doctor): "CPU, 2 threads, AVX-512",
 // "Metal GPU (Apple M2)".
