@@ -62,16 +62,6 @@ Directories that are not usable models are skipped with a warning on stderr.`,
 	return cmd
 }
 
-// registryOptions are the model lookup places the configuration selects;
-// the Hugging Face cache comes from the environment (HF_HUB_CACHE, HF_HOME).
-func (a *app) registryOptions() registry.Options {
-	var o registry.Options
-	if a.cfg != nil {
-		o.ModelsDir = a.cfg.ModelsDir
-	}
-	return o
-}
-
 func orNone(s string) string {
 	if s == "" {
 		return "(none)"

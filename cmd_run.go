@@ -20,25 +20,6 @@ import (
 
 func init() { registerCommand(newRunCommand) }
 
-// engineOptions builds the engine options every command shares from the
-// configuration; backend and threads override the config when not empty/0.
-func engineOptions(a *app, backend string, threads int) engine.Options {
-	o := engine.Options{
-		ModelsDir: a.cfg.ModelsDir,
-		HFHome:    os.Getenv("HF_HOME"),
-		Backend:   a.cfg.Backend,
-		Threads:   a.cfg.Threads,
-		Logger:    a.log,
-	}
-	if backend != "" {
-		o.Backend = backend
-	}
-	if threads != 0 {
-		o.Threads = threads
-	}
-	return o
-}
-
 // runSettings is the sampling configuration stored with a conversation and
 // its messages.
 type runSettings struct {

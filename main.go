@@ -20,6 +20,7 @@ import (
 
 	"github.com/impetus-llm/impetus/config"
 	"github.com/impetus-llm/impetus/engine"
+	"github.com/impetus-llm/impetus/engine/registry"
 	"github.com/impetus-llm/impetus/mlx"
 )
 
@@ -231,4 +232,33 @@ func (a *app) defaultSampling() engine.Sampling {
 		s.Seed = engine.Seed(c.Seed)
 	}
 	return s
+}
+
+// engineOptions builds the engine options every command shares from the
+// configuration; backend and threads override the config when not empty/0.
+func engineOptions(a *app, backend string, threads int) engine.Options {
+	o := engine.Options{
+		ModelsDir: a.cfg.ModelsDir,
+		HFHome:    os.Getenv("HF_HOME"),
+		Backend:   a.cfg.Backend,
+		Threads:   a.cfg.Threads,
+		Logger:    a.log,
+	}
+	if backend != "" {
+		o.Backend = backend
+	}
+	if threads != 0 {
+		o.Threads = threads
+	}
+	return o
+}
+
+// registryOptions are the model lookup places the configuration selects;
+// the Hugging Face cache comes from the environment (HF_HUB_CACHE, HF_HOME).
+func (a *app) registryOptions() registry.Options {
+	var o registry.Options
+	if a.cfg != nil {
+		o.ModelsDir = a.cfg.ModelsDir
+	}
+	return o
 }
