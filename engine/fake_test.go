@@ -176,7 +176,9 @@ func scripted(reply string) func(hist []int32) int32 {
 	}
 }
 
-func newFakeEngine(t *testing.T, lm *scriptLM, opts Options) *Engine {
+// newFakeEngine serves l (a scripted or fake-device model) with a byte
+// tokenizer and a line template.
+func newFakeEngine(t *testing.T, l lm, opts Options) *Engine {
 	t.Helper()
 	e, err := New(opts)
 	if err != nil {
@@ -186,7 +188,7 @@ func newFakeEngine(t *testing.T, lm *scriptLM, opts Options) *Engine {
 	e.load = func(ctx context.Context, ref, dir string, progress func(LoadProgress)) (*loaded, error) {
 		return &loaded{
 			info: ModelInfo{Ref: ref, Path: dir, Arch: "fake", ContextLength: 128, VocabSize: fakeVocab, Backend: "fake"},
-			lm:   lm, tok: byteCodec{}, tmpl: lineTemplate{},
+			lm:   l, tok: byteCodec{}, tmpl: lineTemplate{},
 			eos: map[int32]bool{fakeEOS: true},
 		}, nil
 	}

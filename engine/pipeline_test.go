@@ -98,26 +98,6 @@ func (m *pipeLM) releaseToken(t ops.DeviceToken) {
 	}
 }
 
-func newEngineWith(t *testing.T, l lm) *Engine {
-	t.Helper()
-	e, err := New(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.resolve = func(ref string) (string, error) { return "/fake/" + ref, nil }
-	e.load = func(ctx context.Context, ref, dir string, progress func(LoadProgress)) (*loaded, error) {
-		return &loaded{
-			info: ModelInfo{Ref: ref, Path: dir, Arch: "fake", ContextLength: 128, VocabSize: fakeVocab, Backend: "fake"},
-			lm:   l, tok: byteCodec{}, tmpl: lineTemplate{},
-			eos: map[int32]bool{fakeEOS: true},
-		}, nil
-	}
-	if _, err := e.Load(context.Background(), "m", nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	return e
-}
 
 func resultSummary(r *Result) string {
 	return fmt.Sprintf("finish=%s stop=%q cached=%d prefill=%d steps=%d tokens=%v text=%q", r.FinishReason, r.StopString,
@@ -152,9 +132,9 @@ func TestPipelinedGreedyEqualsHostLoop(t *testing.T) {
 	}
 	for name, turns := range cases {
 		t.Run(name, func(t *testing.T) {
-			host := newEngineWith(t, &scriptLM{next: scripted(reply)})
+			host := newFakeEngine(t, &scriptLM{next: scripted(reply)}, Options{})
 			plm := &pipeLM{scriptLM: &scriptLM{next: scripted(reply)}}
-			dev := newEngineWith(t, plm)
+			dev := newFakeEngine(t, plm, Options{})
 			for i, tn := range turns {
 				var out [2]*Result
 				for j, e := range []*Engine{host, dev} {
@@ -196,7 +176,7 @@ func TestPipelineOnlyForPlainGreedy(t *testing.T) {
 		{Messages: userMsg("q"), Logprobs: true},
 	} {
 		plm := &pipeLM{scriptLM: &scriptLM{next: scripted("hello")}}
-		e := newEngineWith(t, plm)
+		e := newFakeEngine(t, plm, Options{})
 		if _, err := e.Generate(context.Background(), req, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -205,7 +185,7 @@ func TestPipelineOnlyForPlainGreedy(t *testing.T) {
 		}
 	}
 	plm := &pipeLM{scriptLM: &scriptLM{next: scripted("hello")}}
-	e := newEngineWith(t, plm)
+	e := newFakeEngine(t, plm, Options{})
 	if _, err := e.Generate(context.Background(), Request{Messages: userMsg("q")}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +198,7 @@ func TestPipelineErrors(t *testing.T) {
 	// A failing step: an error naming the decode step, tokens released,
 	// the cache dropped.
 	plm := &pipeLM{scriptLM: &scriptLM{next: scripted("hello world")}, fail: errors.New("device lost")}
-	e := newEngineWith(t, plm)
+	e := newFakeEngine(t, plm, Options{})
 	res, err := e.Generate(context.Background(), Request{Messages: userMsg("q"), CacheKey: "k"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "device lost") || res.FinishReason != FinishError {
 		t.Fatalf("got %v, %+v", err, res)
@@ -228,7 +208,7 @@ func TestPipelineErrors(t *testing.T) {
 	}
 	// Non-finite logits found on the device are ErrBadLogits.
 	plm = &pipeLM{scriptLM: &scriptLM{next: scripted("hello world")}}
-	e = newEngineWith(t, plm)
+	e = newFakeEngine(t, plm, Options{})
 	var once sync.Once
 	_, err = e.Generate(context.Background(), Request{Messages: userMsg("q")}, func(ev Event) {
 		if ev.Kind == EventToken {
