@@ -98,7 +98,6 @@ func (m *pipeLM) releaseToken(t ops.DeviceToken) {
 	}
 }
 
-
 func resultSummary(r *Result) string {
 	return fmt.Sprintf("finish=%s stop=%q cached=%d prefill=%d steps=%d tokens=%v text=%q", r.FinishReason, r.StopString,
 		r.Usage.CachedTokens, r.Timings.PrefillTokens, r.Timings.DecodeSteps, r.Tokens, r.Text)
