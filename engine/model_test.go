@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -86,18 +85,9 @@ func TestReferenceModelsGreedy(t *testing.T) {
 	for _, name := range []string{"tiny-llama-bf16", "tiny-qwen2-f32-q4", "tiny-qwen3-f16-q8", "tiny-llama3rope-f32"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(td, "models", name)
-			var ref struct {
-				Greedy []int32 `json:"greedy"`
-			}
-			data, err := os.ReadFile(filepath.Join(dir, "reference.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(data, &ref); err != nil {
-				t.Fatal(err)
-			}
+			ref := sharedtestdata.LoadReference(t, dir)
 			e := newRealEngine(t, dir, Options{})
-			prompt := []int32{1, 450, 4996, 17354, 1701, 432, 10, 29871, 13}
+			prompt := sharedtestdata.ReferencePrompt
 			res, err := e.Generate(context.Background(), Request{PromptTokens: prompt, MaxTokens: len(ref.Greedy), IgnoreEOS: true}, nil)
 			if err != nil {
 				t.Fatal(err)

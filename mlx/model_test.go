@@ -2,11 +2,8 @@ package mlx
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -22,7 +19,7 @@ import (
 // Model-level tests: the MLX backend against engine/cpu on every test
 // architecture and dtype, and against the shared reference models.
 
-var testPrompt = []int32{1, 450, 4996, 17354, 1701, 432, 10, 29871, 13}
+var testPrompt = sharedtestdata.ReferencePrompt
 
 func loadModel(t testing.TB, dir string, b ops.Backend) model.Model {
 	t.Helper()
@@ -46,16 +43,6 @@ func argmax(x []float32) int32 {
 		}
 	}
 	return int32(best)
-}
-
-func relL2(got, want []float32) float64 {
-	var num, den float64
-	for i := range want {
-		d := float64(got[i]) - float64(want[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	return math.Sqrt(num / den)
 }
 
 // greedy runs the prompt then n-1 single-token steps, returning the prompt's
@@ -127,7 +114,7 @@ func TestModelsMatchCPU(t *testing.T) {
 				if mc.dtype != "f32" || mc.bits > 0 {
 					tol = 1e-2
 				}
-				if e := relL2(got, want); e >= tol || math.IsNaN(e) {
+				if e := sharedtestdata.RelL2(got, want); e >= tol || math.IsNaN(e) {
 					t.Fatalf("logits relative L2 error %.3g >= %g", e, tol)
 				} else {
 					t.Logf("logits relative L2 error %.2g", e)
@@ -173,7 +160,7 @@ func TestModelsNativeDType(t *testing.T) {
 				if mb.DType() == "float32" {
 					t.Fatalf("native dtype of a %s model is %s", mc.dtype, mb.DType())
 				}
-				e := relL2(got, want)
+				e := sharedtestdata.RelL2(got, want)
 				t.Logf("%s activations: logits relative L2 error %.2g", mb.DType(), e)
 				if e >= 5e-2 || math.IsNaN(e) {
 					t.Fatalf("logits relative L2 error %.3g in %s", e, mb.DType())
@@ -190,31 +177,15 @@ func TestReferenceModels(t *testing.T) {
 	for _, name := range []string{"tiny-llama-bf16", "tiny-llama3rope-f32", "tiny-qwen2-f32-q4", "tiny-qwen3-f16-q8"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(td, "models", name)
-			var ref struct {
-				Greedy []int32 `json:"greedy"`
-			}
-			data, err := os.ReadFile(filepath.Join(dir, "reference.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(data, &ref); err != nil {
-				t.Fatal(err)
-			}
-			raw, err := os.ReadFile(filepath.Join(dir, "reference-logits.f32"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := make([]float32, len(raw)/4)
-			for i := range want {
-				want[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-			}
+			ref := sharedtestdata.LoadReference(t, dir)
+			want := ref.Logits
 			b, err := New(Options{DType: "f32"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer b.Close()
 			got, toks := greedy(t, loadModel(t, dir, b), testPrompt, len(ref.Greedy))
-			if e := relL2(got, want); e >= 1e-4 {
+			if e := sharedtestdata.RelL2(got, want); e >= 1e-4 {
 				t.Fatalf("logits relative L2 error %.3g vs the float32 reference", e)
 			}
 			if fmt.Sprint(toks) != fmt.Sprint(ref.Greedy) {
@@ -313,7 +284,7 @@ func TestChunkedPrefillMatchesCPU(t *testing.T) {
 			defer mb.Close()
 			want, wantToks := greedy(t, loadModel(t, dir, cb), prompt, 8)
 			got, gotToks := greedy(t, loadModel(t, dir, mb), prompt, 8)
-			if e := relL2(got, want); e >= 1e-3 {
+			if e := sharedtestdata.RelL2(got, want); e >= 1e-3 {
 				t.Fatalf("logits after a %d-token prompt: relative L2 error %.3g", len(prompt), e)
 			}
 			if fmt.Sprint(gotToks) != fmt.Sprint(wantToks) {

@@ -2,7 +2,6 @@ package convert
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand"
@@ -111,23 +110,13 @@ func logitsOf(t *testing.T, dir string, prompt []int32, greedy int) ([]float32, 
 	return first, toks
 }
 
-func relErr(a, b []float32) float64 {
-	var num, den float64
-	for i := range a {
-		d := float64(a[i] - b[i])
-		num += d * d
-		den += float64(b[i]) * float64(b[i])
-	}
-	return math.Sqrt(num / den)
-}
-
 func TestConvertedModelsMatchTheirSource(t *testing.T) {
 	root := t.TempDir()
 	src := filepath.Join(root, "src")
 	if err := testmodel.WriteChat(src, testmodel.Tiny("qwen2", "bf16", 0)); err != nil {
 		t.Skipf("cannot write the test model (needs ../shared/testdata): %v", err)
 	}
-	prompt := []int32{1, 450, 4996, 17354, 1701, 432, 10, 29871, 13}
+	prompt := sharedtestdata.ReferencePrompt
 	refLogits, _ := logitsOf(t, src, prompt, 0)
 
 	errs := map[int]float64{}
@@ -163,7 +152,7 @@ func TestConvertedModelsMatchTheirSource(t *testing.T) {
 		}
 		set.Close()
 		logits, _ := logitsOf(t, dst, prompt, 0)
-		errs[bits] = relErr(logits, refLogits)
+		errs[bits] = sharedtestdata.RelL2(logits, refLogits)
 	}
 	// Quantization noise: small at 8 bits, and each bit removed doubles the
 	// step, so 4 bits must be roughly 16× worse (well over 4× allows for noise).
@@ -182,21 +171,12 @@ func TestConvertedModelsMatchTheirSource(t *testing.T) {
 func TestEightBitKeepsTheReferenceGreedyTokens(t *testing.T) {
 	models := sharedtestdata.Dir(t, "models")
 	for _, name := range []string{"tiny-llama-bf16"} {
-		var ref struct {
-			Greedy []int32 `json:"greedy"`
-		}
-		data, err := os.ReadFile(filepath.Join(models, name, "reference.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(data, &ref); err != nil {
-			t.Fatal(err)
-		}
+		ref := sharedtestdata.LoadReference(t, filepath.Join(models, name))
 		dst := filepath.Join(t.TempDir(), name+"-8bit")
 		if err := Convert(filepath.Join(models, name), dst, Options{Bits: 8, GroupSize: 64}); err != nil {
 			t.Fatal(err)
 		}
-		_, tokens := logitsOf(t, dst, []int32{1, 450, 4996, 17354, 1701, 432, 10, 29871, 13}, len(ref.Greedy))
+		_, tokens := logitsOf(t, dst, sharedtestdata.ReferencePrompt, len(ref.Greedy))
 		if !equal(tokens, ref.Greedy) {
 			t.Fatalf("%s at 8 bits: greedy %v, reference %v", name, tokens, ref.Greedy)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/impetus-llm/impetus/engine/ops"
 	"github.com/impetus-llm/impetus/engine/safetensors"
 	"github.com/impetus-llm/impetus/engine/testmodel"
+	"github.com/impetus-llm/impetus/internal/sharedtestdata"
 )
 
 // rewrite writes a tiny model, then rewrites its safetensors file through
@@ -198,7 +199,7 @@ func TestForwardErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := relL2(a, b); e > 1e-6 {
+	if e := sharedtestdata.RelL2(a, b); e > 1e-6 {
 		t.Errorf("truncate+continue differs from a fresh prefill: rel L2 %g", e)
 	}
 	other := m.NewCache()
@@ -271,7 +272,7 @@ func TestCancelMidPrefill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := relL2(a, b); e != 0 {
+	if e := sharedtestdata.RelL2(a, b); e != 0 {
 		t.Errorf("retry after cancel differs from a fresh cache: %g", e)
 	}
 }
@@ -314,7 +315,7 @@ func TestPrefillMatchesDecode(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if e := relL2(batched, single); e > 1e-5 {
+		if e := sharedtestdata.RelL2(batched, single); e > 1e-5 {
 			t.Errorf("bits=%d: prefill vs token-by-token logits relative L2 %g", bits, e)
 		}
 		c1.Release()

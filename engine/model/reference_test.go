@@ -2,10 +2,6 @@ package model_test
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
-	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -16,15 +12,6 @@ import (
 	"github.com/impetus-llm/impetus/engine/modelfile"
 )
 
-type reference struct {
-	LogitsLast   []float32 `json:"logits_last"`
-	LogitsArgmax int       `json:"logits_argmax"`
-	LogitsNorm   float64   `json:"logits_norm"`
-	Greedy       []int32   `json:"greedy"`
-}
-
-var referencePrompt = []int32{1, 450, 4996, 17354, 1701, 432, 10, 29871, 13}
-
 func argmax(x []float32) int32 {
 	best := 0
 	for i, v := range x {
@@ -33,16 +20,6 @@ func argmax(x []float32) int32 {
 		}
 	}
 	return int32(best)
-}
-
-func relL2(got, want []float32) float64 {
-	var num, den float64
-	for i := range want {
-		d := float64(got[i]) - float64(want[i])
-		num += d * d
-		den += float64(want[i]) * float64(want[i])
-	}
-	return math.Sqrt(num / den)
 }
 
 // TestReferenceModels checks the CPU backend against the independent
@@ -57,22 +34,8 @@ func TestReferenceModels(t *testing.T) {
 			for _, threads := range []int{1, 2} {
 				t.Run(name, func(t *testing.T) {
 					dir := filepath.Join(td, "models", name)
-					var ref reference
-					data, err := os.ReadFile(filepath.Join(dir, "reference.json"))
-					if err != nil {
-						t.Fatal(err)
-					}
-					if err := json.Unmarshal(data, &ref); err != nil {
-						t.Fatal(err)
-					}
-					raw, err := os.ReadFile(filepath.Join(dir, "reference-logits.f32"))
-					if err != nil {
-						t.Fatal(err)
-					}
-					want := make([]float32, len(raw)/4)
-					for i := range want {
-						want[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-					}
+					ref := sharedtestdata.LoadReference(t, dir)
+					want := ref.Logits
 					d, err := modelfile.Open(dir)
 					if err != nil {
 						t.Fatal(err)
@@ -88,14 +51,14 @@ func TestReferenceModels(t *testing.T) {
 					c := m.NewCache()
 					defer c.Release()
 					ctx := context.Background()
-					logits, err := m.Forward(ctx, c, referencePrompt)
+					logits, err := m.Forward(ctx, c, sharedtestdata.ReferencePrompt)
 					if err != nil {
 						t.Fatal(err)
 					}
 					if len(logits) != len(want) {
 						t.Fatalf("%d logits, reference has %d", len(logits), len(want))
 					}
-					if e := relL2(logits, want); e >= 1e-4 {
+					if e := sharedtestdata.RelL2(logits, want); e >= 1e-4 {
 						t.Errorf("simd=%v threads=%d: logits relative L2 error %.3g >= 1e-4", simd, threads, e)
 					} else if simd && threads == 2 {
 						t.Logf("logits relative L2 error %.3g", e)
@@ -109,7 +72,7 @@ func TestReferenceModels(t *testing.T) {
 							t.Fatal(err)
 						}
 					}
-					if c.Len() != len(referencePrompt)+len(ref.Greedy) {
+					if c.Len() != len(sharedtestdata.ReferencePrompt)+len(ref.Greedy) {
 						t.Errorf("cache length %d", c.Len())
 					}
 				})
