@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/impetus-llm/impetus/internal/testfs"
 )
 
 // exportCLI runs impetus against the database db with stdin.
@@ -165,13 +167,17 @@ func TestExportCommandErrors(t *testing.T) {
 		t.Errorf("a rejected import left conversations behind: %q", out)
 	}
 	// An unwritable output path leaves nothing behind.
-	if os.Geteuid() != 0 {
-		ro := filepath.Join(dir, "ro")
-		os.Mkdir(ro, 0o555)
-		code, _, errOut := exportCLI(t, db, "", "export", "--all", "-o", filepath.Join(ro, "x.json"))
-		if code != 1 || !strings.Contains(errOut, "permission denied") {
-			t.Errorf("read-only dir: %d %q", code, errOut)
-		}
+	ro := filepath.Join(dir, "ro")
+	os.Mkdir(ro, 0o755)
+	if !testfs.MakeUnwritable(t, ro) {
+		t.Skip("cannot make a directory unwritable here (need chattr as root, or a non-root user)")
+	}
+	code, _, errOut := exportCLI(t, db, "", "export", "--all", "-o", filepath.Join(ro, "x.json"))
+	if code != 1 || !(strings.Contains(errOut, "permission denied") || strings.Contains(errOut, "operation not permitted")) {
+		t.Errorf("read-only dir: %d %q", code, errOut)
+	}
+	if entries, _ := os.ReadDir(ro); len(entries) != 0 {
+		t.Errorf("a failed export left %d files behind", len(entries))
 	}
 }
 

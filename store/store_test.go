@@ -6,10 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/impetus-llm/impetus/internal/testfs"
 )
 
 func openTemp(t testing.TB) *Store {
@@ -146,25 +147,6 @@ func TestCorruptFileUntouched(t *testing.T) {
 	}
 }
 
-// makeUnwritable makes dir unwritable even for root (chattr +i) and reports
-// whether it worked.
-func makeUnwritable(t *testing.T, dir string) bool {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
-			t.Logf("chattr +i: %v %s", err, out)
-			return false
-		}
-		t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
-	} else {
-		if err := os.Chmod(dir, 0o555); err != nil {
-			return false
-		}
-		t.Cleanup(func() { os.Chmod(dir, 0o755) })
-	}
-	return dirWritable(dir) != nil
-}
-
 func TestReadOnlyDir(t *testing.T) {
 	root := t.TempDir()
 	fresh := filepath.Join(root, "fresh")
@@ -176,7 +158,7 @@ func TestReadOnlyDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close() // a clean close checkpoints and removes -wal/-shm
-	if !makeUnwritable(t, fresh) || !makeUnwritable(t, existing) {
+	if !testfs.MakeUnwritable(t, fresh) || !testfs.MakeUnwritable(t, existing) {
 		t.Skip("cannot make a directory unwritable here (need chattr as root, or a non-root user)")
 	}
 	for _, path := range []string{

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/impetus-llm/impetus/internal/testfs"
 )
 
 func TestFileName(t *testing.T) {
@@ -91,12 +93,13 @@ func TestWriteFileAtomic(t *testing.T) {
 	if err := WriteFileAtomic(dir, true, write("")); err == nil || !strings.Contains(err.Error(), "is a directory") {
 		t.Errorf("directory as target: %v", err)
 	}
-	if os.Geteuid() != 0 { // root writes anywhere
-		ro := filepath.Join(dir, "ro")
-		os.Mkdir(ro, 0o555)
-		if err := WriteFileAtomic(filepath.Join(ro, "x.json"), false, write("")); err == nil || !strings.Contains(err.Error(), "permission denied") {
-			t.Errorf("read-only directory: %v", err)
-		}
+	ro := filepath.Join(dir, "ro")
+	os.Mkdir(ro, 0o755)
+	if !testfs.MakeUnwritable(t, ro) {
+		t.Skip("cannot make a directory unwritable here (need chattr as root, or a non-root user)")
+	}
+	if err := WriteFileAtomic(filepath.Join(ro, "x.json"), false, write("")); err == nil || !unwritable(err) {
+		t.Errorf("read-only directory: %v", err)
 	}
 }
 
@@ -167,4 +170,10 @@ func TestExportFileFailureLeavesNothing(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("failed exports left %d files behind", len(entries))
 	}
+}
+
+// unwritable recognises the error of writing into a read-only directory:
+// "permission denied" from its mode, "operation not permitted" from chattr +i.
+func unwritable(err error) bool {
+	return strings.Contains(err.Error(), "permission denied") || strings.Contains(err.Error(), "operation not permitted")
 }
