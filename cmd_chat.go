@@ -9,7 +9,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/impetus-llm/impetus/engine"
 	"github.com/impetus-llm/impetus/engine/registry"
@@ -38,7 +37,7 @@ search the history; Ctrl-O picks a local model.`,
   impetus chat --conversation 01J8Z4`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f, ok := a.stdout.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+			if !isTerminal(a.stdout) {
 				return &exitError{code: 2, err: fmt.Errorf("the chat needs a terminal; for scripts use `impetus run -m MODEL \"prompt\"`")}
 			}
 			if threads < 0 {

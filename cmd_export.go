@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/impetus-llm/impetus/store"
 	"github.com/impetus-llm/impetus/store/export"
@@ -150,8 +149,8 @@ func runExport(ctx context.Context, a *app, st *store.Store, ids []string, f exp
 	var bar *progressBar // nil (silent) for a single conversation
 	progress := func(done, total int) {}
 	toTerminal := false
-	if f, ok := a.stdout.(*os.File); ok && (output == "" || output == "-") {
-		toTerminal = term.IsTerminal(int(f.Fd())) // the bar would tear the text apart
+	if output == "" || output == "-" {
+		toTerminal = isTerminal(a.stdout) // the bar would tear the text apart
 	}
 	if len(ids) > 1 && !toTerminal {
 		bar = newProgressBar(a.stderr, "export", false)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/impetus-llm/impetus/store"
 )
@@ -35,12 +34,6 @@ func historyJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-// historyIsTerminal reports whether w is a terminal (for highlighting search matches).
-func historyIsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 func newHistoryCommand(a *app) *cobra.Command {
@@ -325,7 +318,7 @@ plain text. Matches are shown [like this] (bold on a terminal).`,
 			if archived {
 				opts.Archived = store.IncludeArchived
 			}
-			color := !asJSON && historyIsTerminal(a.stdout) && os.Getenv("NO_COLOR") == ""
+			color := !asJSON && isTerminal(a.stdout) && os.Getenv("NO_COLOR") == ""
 			if color {
 				opts.HighlightStart, opts.HighlightEnd = "\x1b[1m", "\x1b[22m"
 			}

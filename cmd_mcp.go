@@ -18,7 +18,6 @@ import (
 	"github.com/impetus-llm/impetus/internal/listen"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/impetus-llm/impetus/engine"
 	"github.com/impetus-llm/impetus/engine/registry"
@@ -147,7 +146,7 @@ turn. --print-config CLIENT prints the configuration that makes a client start t
 
 			if listenAddr == "" {
 				a.log.Info("MCP server on stdio", "model", model, "db", a.DBPath())
-				if f, ok := a.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+				if isTerminal(a.stdin) {
 					fmt.Fprintln(a.stderr, "impetus: speaking MCP (JSON-RPC) on stdin/stdout: an editor or agent starts this command (see impetus mcp --print-config CLIENT); Ctrl-D or Ctrl-C ends it")
 				}
 				err := srv.ServeStdio(ctx, a.stdin, out)

@@ -44,7 +44,9 @@ at a mirror. Prints the snapshot directory when done.`,
 			}
 			c.Parallel = parallel
 			bar := newProgressBar(a.stderr, "pull "+repo, true)
-			c.Progress = func(p hub.Progress) { bar.Update(p.Done, p.Total, fmtFiles(p.FilesDone, p.FilesTotal)) }
+			c.Progress = func(p hub.Progress) {
+				bar.Update(p.Done, p.Total, fmt.Sprintf("(%d/%d files)", p.FilesDone, p.FilesTotal))
+			}
 			snapshot, err := c.Pull(cmd.Context(), repo, rev, includeFilter(includes))
 			bar.Finish()
 			if err != nil {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/impetus-llm/impetus/engine"
 	"github.com/impetus-llm/impetus/store"
@@ -360,7 +359,7 @@ func readPrompt(a *app, args []string) (string, error) {
 		}
 		return p, nil
 	}
-	if f, ok := a.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) && len(args) == 0 {
+	if isTerminal(a.stdin) && len(args) == 0 {
 		return "", &exitError{code: 2, err: errors.New("no prompt: pass it as an argument or pipe it on stdin (impetus run -m MODEL \"Hello\")")}
 	}
 	data, err := io.ReadAll(a.stdin)
@@ -388,9 +387,4 @@ func conversationTitle(prompt string) string {
 		line = "run"
 	}
 	return line
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -27,7 +27,8 @@ type progressBar struct {
 
 func newProgressBar(w io.Writer, label string, bytes bool) *progressBar {
 	p := &progressBar{w: w, label: label, bytes: bytes, started: time.Now(), width: 80}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if isTerminal(w) {
+		f := w.(*os.File)
 		p.enabled = true
 		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 40 {
 			p.width = cols
@@ -93,6 +94,13 @@ func truncateRunes(s string, n int) string {
 	return string(r[:n])
 }
 
+// isTerminal reports whether a command's stdin, stdout or stderr is a
+// terminal (not a file, pipe or test buffer).
+func isTerminal(stream any) bool {
+	f, ok := stream.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
 // humanBytes formats a size with binary units: 1.5 GiB.
 func humanBytes(n int64) string {
 	const unit = 1024
@@ -106,5 +114,3 @@ func humanBytes(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
-
-func fmtFiles(done, total int) string { return fmt.Sprintf("(%d/%d files)", done, total) }
