@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/impetus-llm/impetus/engine"
@@ -43,6 +44,10 @@ type Server struct {
 	// DefaultMaxTokens caps replies whose request sets no max_tokens; 0
 	// means until the context is full.
 	DefaultMaxTokens int
+	modelsMu         sync.Mutex
+	modelsAt         time.Time
+	modelsList       []registry.Entry
+
 	// WriteTimeout bounds one write to a streaming client: a client that
 	// stops reading for longer is dropped and its generation cancelled, so
 	// it cannot hold the model from everyone else. 0 means 30 s.
@@ -263,7 +268,7 @@ func (s *Server) resolveModel(name string) (string, error) {
 		return name, nil
 	}
 	if s.Models != nil {
-		for _, m := range s.Models() {
+		for _, m := range s.localModels() {
 			if m.ID == name || m.Path == name {
 				return m.Path, nil
 			}
@@ -346,6 +351,20 @@ func (s *Server) maxTokens(v *int, param string) (n int, clamp bool, err error) 
 	return *v, false, nil
 }
 
+// modelsTTL is how long a scan of the models on disk is reused: listing
+// reads every model's config and weight headers, too much for each request.
+const modelsTTL = 5 * time.Second
+
+// localModels is s.Models(), scanned at most once per modelsTTL.
+func (s *Server) localModels() []registry.Entry {
+	s.modelsMu.Lock()
+	defer s.modelsMu.Unlock()
+	if s.modelsAt.IsZero() || time.Since(s.modelsAt) > modelsTTL {
+		s.modelsList, s.modelsAt = s.Models(), time.Now()
+	}
+	return s.modelsList
+}
+
 func (s *Server) listModels(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, modelList{Object: "list", Data: s.modelObjects()})
 }
@@ -377,7 +396,7 @@ func (s *Server) modelObjects() []modelObject {
 		add(info.Ref, time.Now().Unix())
 	}
 	if s.Models != nil {
-		for _, m := range s.Models() {
+		for _, m := range s.localModels() {
 			add(m.ID, 0)
 		}
 	}
