@@ -425,7 +425,8 @@ func (s *Server) generate(ctx context.Context, req engine.Request, onEvent func(
 	// reply streams into it.
 	msgs := req.Messages
 	t := session.Turn{Model: req.Model, MaxTokens: req.MaxTokens, ClampMaxTokens: req.ClampMaxTokens,
-		Sampling: req.Sampling, Stop: req.Stop, Tools: req.Tools, TemplateVars: req.TemplateVars}
+		Sampling: req.Sampling, Stop: req.Stop, Tools: req.Tools, TemplateVars: req.TemplateVars,
+		CacheByPrefix: true}
 	if len(msgs) > 0 && msgs[0].Role == "system" {
 		t.System = msgs[0].Content
 		msgs = msgs[1:]

@@ -40,6 +40,11 @@ type Turn struct {
 	// Prior messages are appended before User, e.g. a whole conversation an
 	// API client sent. Usually empty.
 	Prior []engine.Message
+	// CacheByPrefix keeps this turn's KV cache in the engine's shared pool,
+	// matched by token prefix, instead of under the conversation's id: for
+	// stateless clients that resend the whole history to a new conversation
+	// each time, whose id would never be used again.
+	CacheByPrefix bool
 	// User is the new user message. When it and Prior are empty, the turn
 	// regenerates: a new reply (a sibling branch) to the user message at
 	// ParentID, or at the end of the active branch.
@@ -101,7 +106,9 @@ func (r *Runner) Run(ctx context.Context, t Turn, onEvent func(engine.Event)) (*
 		ClampMaxTokens: t.ClampMaxTokens,
 		Sampling:       t.Sampling,
 		Stop:           t.Stop,
-		CacheKey:       conv.ID,
+	}
+	if !t.CacheByPrefix {
+		req.CacheKey = conv.ID
 	}
 	var (
 		w        *store.Writer

@@ -161,3 +161,25 @@ func TestTitleFrom(t *testing.T) {
 		}
 	}
 }
+
+func TestStatelessTurnsShareThePrefixCache(t *testing.T) {
+	// An API client resends the whole history to a new conversation each
+	// time: the second request must still reuse the first one's prefix.
+	r := newRunner(t)
+	ctx := context.Background()
+	history := []engine.Message{{Role: "user", Content: "What is the sea?"}, {Role: "assistant", Content: "Water."}}
+	first, err := r.Run(ctx, Turn{Prior: history[:1], MaxTokens: 4, CacheByPrefix: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := r.Run(ctx, Turn{Prior: history, User: "And the sky?", MaxTokens: 4, CacheByPrefix: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.ConversationID == second.ConversationID {
+		t.Fatal("each stateless turn is its own conversation")
+	}
+	if second.Result.Usage.CachedTokens == 0 {
+		t.Fatalf("the second request prefilled all %d prompt tokens", second.Result.Usage.PromptTokens)
+	}
+}
